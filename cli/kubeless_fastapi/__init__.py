@@ -1,0 +1,1 @@
+"""The kubeless-fastapi command line."""

@@ -1,0 +1,1 @@
+"""Serve a Kubeless function module on FastAPI."""

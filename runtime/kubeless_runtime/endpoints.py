@@ -1,0 +1,191 @@
+"""The HTTP endpoint that turns a request into a handler call and back.
+
+FastAPI reads an endpoint's parameters from its signature. The signature built
+here declares every ``Params`` field as a query, header, path or cookie
+parameter and the request model as the body, so FastAPI validates them and
+documents them; the endpoint then hands the handler the event and context shapes
+of the contract.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+import logging
+import time
+import typing
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from fastapi import Body, Query, Request, Response
+from fastapi import params as fastapi_params
+from pydantic import BaseModel, ValidationError
+from starlette.exceptions import HTTPException
+
+from kubeless_runtime.invoking import HandlerRunner, TimeLimitExceededError
+from kubeless_runtime.loading import Function
+from kubeless_runtime.metrics import FunctionMetrics
+
+logger = logging.getLogger("kubeless_runtime.endpoints")
+
+# Names of our own endpoint parameters; a Params field can never be called this.
+_REQUEST = "kubeless_request__"
+_BODY = "kubeless_body__"
+
+_PARAMETER_MARKERS = (
+    fastapi_params.Query, fastapi_params.Header, fastapi_params.Path, fastapi_params.Cookie,
+)
+
+
+@dataclasses.dataclass(slots=True)
+class Event:
+    """What a POST, PUT, DELETE or PATCH handler receives as ``event``."""
+
+    request: Request
+    data: BaseModel | None
+    params: Any
+
+
+class ErrorBody(BaseModel):
+    """The JSON body of every error the runtime answers itself."""
+
+    detail: str
+
+
+def json_error(status_code: int, detail: str) -> Response:
+    return Response(
+        content=ErrorBody(detail=detail).model_dump_json(),
+        status_code=status_code,
+        media_type="application/json",
+    )
+
+
+def build_endpoint(
+        function: Function,
+        *,
+        runner: HandlerRunner,
+        metrics: FunctionMetrics,
+        context: dict[str, Any],
+) -> Callable[..., Awaitable[Response]]:
+    """An endpoint for ``function`` whose signature FastAPI can read."""
+    is_get = function.request_model is None
+    field_names = [field.name for field in dataclasses.fields(function.params)]
+
+    async def endpoint(**arguments: Any) -> Response:
+        request: Request = arguments.pop(_REQUEST)
+        data = arguments.pop(_BODY, None)
+        params = function.params(**{name: arguments[name] for name in field_names})
+        if is_get:
+            request.state.params = params
+            event: Any = request
+        else:
+            if data is None and function.request_model is not None:
+                data = function.request_model()  # an optional body that was left out
+            event = Event(request=request, data=data, params=params)
+        return await _call(function, runner, metrics, event, context)
+
+    endpoint.__signature__ = _signature(function)  # type: ignore[attr-defined]
+    endpoint.__name__ = function.handler_name
+    return endpoint
+
+
+async def _call(
+        function: Function,
+        runner: HandlerRunner,
+        metrics: FunctionMetrics,
+        event: Any,
+        context: dict[str, Any],
+) -> Response:
+    request: Request = event if isinstance(event, Request) else event.request
+    metrics.calls.inc()
+    metrics.in_flight.inc()
+    started = time.perf_counter()
+    status_code = 500
+    try:
+        result = await runner.call(event, dict(context))
+        response = _render(function, result, request)
+        status_code = response.status_code
+        return response
+    except HTTPException as error:
+        # The handler chose its answer; FastAPI renders it with its headers.
+        status_code = error.status_code
+        raise
+    except TimeLimitExceededError:
+        status_code = 408
+        metrics.timeouts.inc()
+        logger.error(
+            "Function %r timed out after %g s on %s %s.",
+            function.name, runner.timeout, request.method, request.url.path,
+            extra={"function": function.name, "method": request.method,
+                   "path": request.url.path},
+        )
+        return json_error(408, f"The function did not finish within its time limit "
+                               f"of {runner.timeout:g} seconds.")
+    except Exception:
+        logger.exception(
+            "Function %r failed on %s %s.", function.name, request.method, request.url.path,
+            extra={"function": function.name, "method": request.method,
+                   "path": request.url.path},
+        )
+        return json_error(500, "The function failed; its log has the details.")
+    finally:
+        metrics.in_flight.dec()
+        metrics.duration.observe(time.perf_counter() - started)
+        if status_code >= 500 or status_code == 408:
+            metrics.failures.inc()
+
+
+def _render(function: Function, result: Any, request: Request) -> Response:
+    if isinstance(result, Response):
+        return result
+    model = function.response_model
+    if not isinstance(result, model):
+        try:
+            result = model.model_validate(result, from_attributes=True)
+        except ValidationError as error:
+            fields = "; ".join(
+                f"{'.'.join(map(str, e['loc'])) or '(root)'}: {e['msg']}" for e in error.errors()
+            )
+            logger.error(
+                "Function %r returned a result that does not fit %s on %s %s: %s.",
+                function.name, model.__name__, request.method, request.url.path, fields,
+                extra={"function": function.name, "method": request.method,
+                       "path": request.url.path},
+            )
+            return json_error(500, "The function returned a result that does not fit "
+                                   "its response model; its log has the details.")
+    return Response(content=result.model_dump_json(by_alias=True),
+                    media_type="application/json")
+
+
+def _signature(function: Function) -> inspect.Signature:
+    hints = typing.get_type_hints(function.params, include_extras=True)
+    parameters = [inspect.Parameter(_REQUEST, inspect.Parameter.KEYWORD_ONLY, annotation=Request)]
+    for field in dataclasses.fields(function.params):
+        parameters.append(inspect.Parameter(
+            field.name, inspect.Parameter.KEYWORD_ONLY,
+            annotation=hints.get(field.name, Any), default=_marker(field),
+        ))
+    if function.request_model is not None:
+        body = Body(None) if _all_optional(function.request_model) else Body()
+        parameters.append(inspect.Parameter(
+            _BODY, inspect.Parameter.KEYWORD_ONLY,
+            annotation=function.request_model, default=body,
+        ))
+    return inspect.Signature(parameters)
+
+
+def _marker(field: dataclasses.Field[Any]) -> Any:
+    # Plain defaults become query parameters explicitly: left to FastAPI, a list
+    # or model typed field would be read from the body instead.
+    if isinstance(field.default, _PARAMETER_MARKERS):
+        return field.default
+    if field.default_factory is not dataclasses.MISSING:
+        return Query(default_factory=field.default_factory)
+    if field.default is dataclasses.MISSING:
+        return Query()
+    return Query(field.default)
+
+
+def _all_optional(model: type[BaseModel]) -> bool:
+    return not any(field.is_required() for field in model.model_fields.values())

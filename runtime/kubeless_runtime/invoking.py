@@ -1,0 +1,97 @@
+"""Run a handler within its time limit, off the event loop when it is synchronous.
+
+Python cannot stop a thread, so a synchronous handler that outlives its time
+limit keeps its worker thread until it returns by itself; the caller has had its
+408 long before. Such threads are counted. The pool is bounded, so stuck
+handlers can only take so much, and when they hold every worker the runtime
+reports itself unhealthy and the kubelet restarts the pod.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any
+
+from kubeless_runtime.metrics import FunctionMetrics
+
+logger = logging.getLogger("kubeless_runtime.invoking")
+
+
+class TimeLimitExceededError(Exception):
+    """A call ran past the function's time limit."""
+
+
+class HandlerRunner:
+    """Calls one handler with its time limit, on a bounded pool for sync handlers."""
+
+    def __init__(
+            self,
+            handler: Callable[..., Any],
+            *,
+            is_async: bool,
+            timeout: float,
+            worker_threads: int,
+            metrics: FunctionMetrics,
+    ) -> None:
+        self.handler = handler
+        self.is_async = is_async
+        self.timeout = timeout
+        self.worker_threads = worker_threads
+        self._metrics = metrics
+        self._pool = ThreadPoolExecutor(worker_threads, thread_name_prefix="handler")
+        self._lock = threading.Lock()
+        self._stuck = 0
+
+    @property
+    def stuck_threads(self) -> int:
+        return self._stuck
+
+    @property
+    def exhausted(self) -> bool:
+        """Every worker thread is held by a handler whose call has timed out."""
+        return not self.is_async and self._stuck >= self.worker_threads
+
+    async def call(self, event: Any, context: dict[str, Any]) -> Any:
+        if self.is_async:
+            try:
+                async with asyncio.timeout(self.timeout):
+                    return await self.handler(event, context)
+            except TimeoutError:
+                raise TimeLimitExceededError from None
+
+        future = self._pool.submit(self.handler, event, context)
+        try:
+            return await asyncio.wait_for(asyncio.wrap_future(future), self.timeout)
+        except TimeoutError:
+            self._abandon(future)
+            raise TimeLimitExceededError from None
+
+    def shutdown(self) -> None:
+        # Stuck threads cannot be joined; waiting for them would hang the exit.
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+    def _abandon(self, future: Future[Any]) -> None:
+        # A call still queued is simply dropped; one already running holds its
+        # thread until the handler returns, so it is counted until then.
+        if future.cancel() or future.done():
+            return
+        with self._lock:
+            self._stuck += 1
+            stuck = self._stuck
+        self._metrics.stuck_threads.set(stuck)
+        logger.warning(
+            "A handler is still running past its %g s limit; %d of %d worker threads "
+            "are held by timed-out calls.", self.timeout, stuck, self.worker_threads,
+        )
+        future.add_done_callback(self._release)
+
+    def _release(self, _: Future[Any]) -> None:
+        with self._lock:
+            self._stuck -= 1
+            stuck = self._stuck
+        self._metrics.stuck_threads.set(stuck)
+        logger.info("A timed-out handler has returned; %d worker threads still held.", stuck)

@@ -1,0 +1,48 @@
+"""Start uvicorn on the app for one function, and stop it gracefully."""
+
+from __future__ import annotations
+
+import logging
+import math
+
+import uvicorn
+
+from kubeless_runtime import application, loading, logs
+from kubeless_runtime.contract import ContractError
+from kubeless_runtime.settings import Settings
+
+logger = logging.getLogger("kubeless_runtime")
+
+# Seconds beyond the time limit that a SIGTERM waits for calls in flight: no call
+# can legitimately run longer than the limit, and a little more lets it answer.
+_SHUTDOWN_GRACE = 2.0
+
+
+def serve(settings: Settings) -> int:
+    """Serve until stopped; the exit status is 1 for a module that breaks the contract."""
+    logs.configure(log_format=settings.log_format, level=settings.log_level)
+    try:
+        function = loading.load(
+            settings.module_path, handler=settings.handler,
+            install_volume=settings.install_volume,
+        )
+    except ContractError as error:
+        for violation in error.violations:
+            logger.error("%s", violation.format(error.filename))
+        logger.error("%s cannot be served: %d problem(s) above.",
+                     error.filename, len(error.violations))
+        return 1
+
+    app = application.create_app(function, settings)
+    config = uvicorn.Config(
+        app,
+        host=settings.host,
+        port=settings.port,
+        log_config=None,  # our own handlers, set up above
+        access_log=False,  # AccessLogMiddleware writes one line per request
+        server_header=False,
+        timeout_graceful_shutdown=math.ceil(settings.timeout + _SHUTDOWN_GRACE),
+    )
+    server = uvicorn.Server(config)
+    server.run()
+    return 0 if server.started else 1

@@ -1,0 +1,84 @@
+"""Function modules that break the contract, one way each, with what must be said."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+VALID = '''\
+from dataclasses import dataclass
+
+from fastapi import Query
+from pydantic import BaseModel
+
+FUNCTION_NAME = "echo"
+FUNCTION_VERSION = "1.0.0"
+FUNCTION_SUMMARY = "Echoes"
+FUNCTION_RESPONSE_DESC = "The echo"
+
+
+class GetResponse(BaseModel):
+    text: str
+
+
+@dataclass
+class Params:
+    text: str = Query("hi")
+
+
+def get_echo(event, context):
+    return GetResponse(text=event.state.params.text)
+'''
+
+
+@dataclasses.dataclass(frozen=True)
+class Broken:
+    source: str
+    message: str
+    line: int | None
+    handler: str = "get_echo"
+
+
+def _edit(old: str, new: str) -> str:
+    if old not in VALID:
+        raise ValueError(f"the case edits {old!r}, which the valid module lacks")
+    return VALID.replace(old, new)
+
+
+CASES = [
+    pytest.param(Broken(_edit('FUNCTION_SUMMARY = "Echoes"\n', ""),
+                        "FUNCTION_SUMMARY is missing", None), id="missing-constant"),
+    pytest.param(Broken(_edit('FUNCTION_VERSION = "1.0.0"', "FUNCTION_VERSION = 1.0"),
+                        "FUNCTION_VERSION must be a string literal, not float 1.0", 7),
+                 id="constant-not-a-string"),
+    pytest.param(Broken(_edit("class GetResponse(BaseModel)", "class Answer(BaseModel)"),
+                        "GET handlers need a pydantic model named 'GetResponse'", None),
+                 id="missing-model"),
+    pytest.param(Broken(_edit("class GetResponse(BaseModel)", "class GetResponses(BaseModel)"),
+                        "rename 'GetResponses' to 'GetResponse'", None),
+                 id="wrongly-named-model"),
+    pytest.param(Broken(_edit("class GetResponse(BaseModel)", "class GetResponse"),
+                        "'GetResponse' must be a class that subclasses pydantic.BaseModel", 12),
+                 id="model-not-a-basemodel"),
+    pytest.param(Broken(_edit("@dataclass\nclass Params", "class Params"),
+                        "'Params' must be decorated with @dataclass", 16),
+                 id="params-not-a-dataclass"),
+    pytest.param(Broken(_edit("@dataclass\nclass Params:\n    text: str = Query(\"hi\")\n", ""),
+                        "a @dataclass named 'Params' is required", None),
+                 id="missing-params"),
+    pytest.param(Broken(_edit("def get_echo", "def echo"),
+                        "handler 'echo' must start with its HTTP method", None, handler="echo"),
+                 id="handler-without-method-prefix"),
+    pytest.param(Broken(VALID, "handler 'get_other' is not defined in the module; "
+                               "module-level functions: get_echo", None, handler="get_other"),
+                 id="handler-not-found"),
+    pytest.param(Broken(_edit("def get_echo(event, context):", "def get_echo(event):"),
+                        "must accept two positional parameters, (event, context)", 21),
+                 id="handler-with-one-parameter"),
+    pytest.param(Broken(_edit("return GetResponse(", "return GetResponse(("),
+                        "the module does not parse", 22), id="syntax-error"),
+    pytest.param(Broken(_edit('text: str = Query("hi")', "text: str = Body()").replace(
+        "from fastapi import Query", "from fastapi import Body, Query"),
+        "Params.text defaults to Body()", 18), id="params-field-as-body"),
+]

@@ -1,0 +1,113 @@
+"""One module with a handler for every method, and a few misbehaving ones."""
+
+import asyncio
+import time
+from dataclasses import dataclass
+
+from fastapi import Header, HTTPException, Path, Query
+from pydantic import BaseModel
+
+FUNCTION_NAME = "orders"
+FUNCTION_VERSION = "2.0.0"
+FUNCTION_SUMMARY = "Keeps orders"
+FUNCTION_RESPONSE_DESC = "The order"
+FUNCTION_PATH = "/{order_id}"
+
+
+class GetResponse(BaseModel):
+    order_id: int
+    slept: float = 0
+
+
+class PostRequest(BaseModel):
+    item: str
+    quantity: int = 1
+    notes: list[str] = []
+
+
+class PostResponse(BaseModel):
+    order_id: int
+    item: str
+    quantity: int
+    received_bytes: int = 0
+
+
+class PutRequest(BaseModel):
+    quantity: int | None = None
+
+
+class PutResponse(BaseModel):
+    order_id: int
+    quantity: int
+
+
+class DelRequest(BaseModel):
+    reason: str | None = None
+
+
+class DelResponse(BaseModel):
+    order_id: int
+    deleted: bool
+    reason: str | None
+
+
+class PatchRequest(BaseModel):
+    item: str
+
+
+class PatchResponse(BaseModel):
+    order_id: int
+    item: str
+    caller: str
+
+
+@dataclass
+class Params:
+    order_id: int = Path(..., ge=0)
+    sleep: float = Query(0, ge=0, description="Seconds to sleep before answering.")
+    caller: str | None = Header(None, min_length=3)
+
+
+def get_order(event, context):
+    seconds = event.state.params.sleep
+    time.sleep(seconds)
+    return GetResponse(order_id=event.state.params.order_id, slept=seconds)
+
+
+async def get_order_async(event, context):
+    seconds = event.state.params.sleep
+    await asyncio.sleep(seconds)
+    return GetResponse(order_id=event.state.params.order_id, slept=seconds)
+
+
+def post_order(event, context):
+    return PostResponse(order_id=event.params.order_id, item=event.data.item,
+                        quantity=event.data.quantity,
+                        received_bytes=len(event.request.headers.get("content-length", "")))
+
+
+def put_order(event, context):
+    return {"order_id": event.params.order_id, "quantity": event.data.quantity or 1}
+
+
+def delete_order(event, context):
+    return DelResponse(order_id=event.params.order_id, deleted=True, reason=event.data.reason)
+
+
+async def patch_order(event, context):
+    if event.params.caller is None:
+        raise HTTPException(400, detail="caller header required")
+    return PatchResponse(order_id=event.params.order_id, item=event.data.item,
+                         caller=event.params.caller)
+
+
+def get_missing_order(event, context):
+    raise HTTPException(404, detail="no such order", headers={"X-Order-Lookup": "miss"})
+
+
+def get_crashing_order(event, context):
+    raise ValueError("the order book is on fire")
+
+
+def get_misshapen_order(event, context):
+    return {"order_id": "not a number", "slept": "never"}

@@ -1,0 +1,97 @@
+"""The static checker: every broken rule is reported, with its line, without running code."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from kubeless_runtime import checking
+from tests.runtime.broken import CASES, VALID, Broken
+from tests.runtime.conftest import EXAMPLES, FUNCTIONS, run_command
+
+
+def test_valid_module_has_no_violations():
+    assert checking.check_source(VALID, handler="get_echo") == []
+
+
+@pytest.mark.parametrize("module", sorted([*FUNCTIONS.glob("*.py"), *EXAMPLES.glob("*/*.py")]),
+                         ids=lambda path: path.stem)
+def test_every_shipped_function_passes(module: Path):
+    first_handler = re.search(r"^(?:async )?def ((?:get|post|put|delete|patch)_\w+)",
+                              module.read_text(), flags=re.MULTILINE)
+    assert first_handler is not None
+    handler = first_handler.group(1)
+
+    assert checking.check_file(module, handler=handler) == []
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_broken_module_is_reported_with_its_line(case: Broken):
+    violations = checking.check_source(case.source, handler=case.handler, filename="echo.py")
+
+    assert len(violations) >= 1
+    found = [v for v in violations if case.message in v.message]
+    assert found, [v.message for v in violations]
+    assert found[0].line == case.line
+    assert found[0].format("echo.py").startswith(
+        "echo.py: " if case.line is None else f"echo.py:{case.line}: ")
+
+
+def test_checker_never_runs_the_module(tmp_path: Path):
+    marker = tmp_path / "ran"
+    source = VALID + f"\nopen({str(marker)!r}, 'w').close()\n"
+
+    assert checking.check_source(source, handler="get_echo") == []
+    assert not marker.exists()
+
+
+def test_every_problem_is_reported_at_once():
+    source = VALID.replace('FUNCTION_NAME = "echo"\n', "").replace("(BaseModel)", "")
+
+    messages = [v.message for v in checking.check_source(source, handler="get_echo")]
+
+    assert len(messages) == 2
+    assert "FUNCTION_NAME is missing" in messages[0]
+    assert "subclasses pydantic.BaseModel" in messages[1]
+
+
+def test_models_may_inherit_from_a_model_of_the_module():
+    source = VALID.replace("class GetResponse(BaseModel):\n    text: str",
+                           "class Base(BaseModel):\n    text: str\n\n\n"
+                           "class GetResponse(Base):\n    pass")
+
+    assert checking.check_source(source, handler="get_echo") == []
+
+
+def test_route_and_path_parameters_must_agree():
+    source = VALID.replace('FUNCTION_NAME = "echo"',
+                           'FUNCTION_NAME = "echo"\nFUNCTION_PATH = "/{item}"')
+
+    messages = [v.message for v in checking.check_source(source, handler="get_echo")]
+
+    assert messages == ["the route '/{item}' has {item} but Params has no field 'item' "
+                        "defaulting to Path()."]
+
+
+def test_check_command_exits_1_with_one_line_per_problem(tmp_path: Path):
+    module = tmp_path / "echo.py"
+    module.write_text(VALID.replace('FUNCTION_NAME = "echo"\n', "").replace("(BaseModel)", ""))
+
+    result = run_command("check", str(module), "--handler", "get_echo")
+
+    assert result.returncode == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 2
+    assert lines[1].startswith(f"{module}:11: 'GetResponse' must be a class")
+
+
+def test_check_command_accepts_a_valid_module(tmp_path: Path):
+    module = tmp_path / "echo.py"
+    module.write_text(VALID)
+
+    result = run_command("check", str(module), "--handler", "get_echo")
+
+    assert result.returncode == 0
+    assert "follows the function contract" in result.stdout

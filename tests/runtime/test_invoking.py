@@ -1,0 +1,91 @@
+"""Time limits and concurrency: slow handlers never stall the server."""
+
+from __future__ import annotations
+
+import signal
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import httpx
+import pytest
+
+from tests.runtime.conftest import ServeFunction
+
+
+@pytest.mark.parametrize("handler", ["get_order", "get_order_async"], ids=["sync", "async"])
+def test_call_past_the_limit_is_answered_408_on_time_and_the_next_is_fine(
+        serve: ServeFunction, handler):
+    runtime = serve("orders", handler, "--timeout", "1")
+
+    started = time.monotonic()
+    slow = runtime.client.get("/1", params={"sleep": 2})
+    elapsed = time.monotonic() - started
+    quick = runtime.client.get("/1")
+
+    assert slow.status_code == 408
+    assert slow.json() == {
+        "detail": "The function did not finish within its time limit of 1 seconds."
+    }
+    assert 0.9 <= elapsed < 1.8
+    assert quick.status_code == 200
+    assert runtime.client.get("/healthz").status_code == 200
+    metrics = runtime.client.get("/metrics").text
+    assert 'function_timeouts_total{method="GET"} 1.0' in metrics
+    assert 'function_failures_total{method="GET"} 1.0' in metrics
+
+
+def test_parallel_sync_calls_run_together_while_healthz_answers_at_once(serve: ServeFunction):
+    runtime = serve("orders", "get_order")
+
+    def call(_: int) -> int:
+        with runtime.client as client:
+            return client.get("/1", params={"sleep": 1}).status_code
+
+    with ThreadPoolExecutor(4) as pool:
+        started = time.monotonic()
+        calls = [pool.submit(call, n) for n in range(4)]
+        time.sleep(0.2)  # let the four calls occupy their threads
+        health_started = time.monotonic()
+        health = runtime.client.get("/healthz")
+        health_elapsed = time.monotonic() - health_started
+        statuses = [c.result() for c in calls]
+        elapsed = time.monotonic() - started
+
+    assert statuses == [200] * 4
+    assert elapsed < 2.5  # four 1 s calls one after another would take 4 s
+    assert health.status_code == 200
+    assert health_elapsed < 0.5
+
+
+def test_stuck_handlers_holding_every_thread_turn_health_bad_until_they_return(
+        serve: ServeFunction):
+    runtime = serve("orders", "get_order", "--timeout", "0.5", FUNC_WORKER_THREADS="1")
+
+    timed_out = runtime.client.get("/1", params={"sleep": 2.5})
+    while_stuck = runtime.client.get("/healthz")
+    metrics = runtime.client.get("/metrics").text
+    time.sleep(2.5)
+    after = runtime.client.get("/healthz")
+
+    assert timed_out.status_code == 408
+    assert while_stuck.status_code == 503
+    assert "worker threads are held" in while_stuck.json()["detail"]
+    assert "function_stuck_threads 1.0" in metrics
+    assert after.status_code == 200
+    assert "1 of 1 worker threads are held by timed-out calls" in runtime.log()
+
+
+def test_sigterm_lets_a_call_in_flight_finish(serve: ServeFunction):
+    runtime = serve("orders", "get_order", "--timeout", "5")
+
+    with ThreadPoolExecutor(1) as pool:
+        call = pool.submit(lambda: httpx.get(f"{runtime.url}/1?sleep=1.5", timeout=10))
+        time.sleep(0.5)
+        runtime.process.terminate()
+        answer = call.result()
+
+    assert answer.status_code == 200
+    assert answer.json() == {"order_id": 1, "slept": 1.5}
+    # uvicorn re-raises the signal once it has shut down cleanly.
+    assert runtime.process.wait(timeout=10) in (0, -signal.SIGTERM)
+    assert "Application shutdown complete." in runtime.log()
