@@ -1,0 +1,82 @@
+# kubeless-fastapi: `make help` lists the targets.
+
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+INSTALLED := $(VENV)/.installed
+EXAMPLE ?= examples/01-greeting/greeting.py
+HANDLER ?= get_greeting
+PORT ?= 8080
+
+##@ General
+
+.PHONY: help
+help: ## Show this list of targets.
+	@awk 'BEGIN {FS = ":.*##"} \
+	  /^##@/ {printf "\n\033[1m%s\033[0m\n", substr($$0, 5); next} \
+	  /^[a-zA-Z0-9_-]+:.*##/ {printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+##@ Development
+
+$(INSTALLED): requirements/dev.txt pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet --require-virtualenv -r requirements/dev.txt
+	$(BIN)/pip install --quiet --require-virtualenv --no-deps -e .
+	touch $@
+
+.PHONY: install
+install: $(INSTALLED) ## Create .venv with the pinned dependencies and the project.
+
+.PHONY: lock
+lock: ## Re-pin requirements/*.txt from pyproject.toml (needs uv on PATH).
+	@# The runtime image runs Python 3.12; the development venv may be older.
+	uv pip compile pyproject.toml --python-version 3.12 -q -o requirements/runtime.txt
+	uv pip compile pyproject.toml --python-version 3.11 -q --extra operator \
+	  -o requirements/operator.txt
+	uv pip compile pyproject.toml --python-version 3.11 -q --extra operator --extra dev \
+	  -o requirements/dev.txt
+
+.PHONY: lint
+lint: $(INSTALLED) ## Run ruff, mypy and hadolint.
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+	$(BIN)/hadolint Dockerfile.*
+
+.PHONY: run
+run: $(INSTALLED) ## Serve the greeting example on http://127.0.0.1:$(PORT) (docs at /docs).
+	$(BIN)/kubeless-fastapi serve $(EXAMPLE) --handler $(HANDLER) --port $(PORT)
+
+.PHONY: test
+test: $(INSTALLED) cluster-build ## Run every test (builds the local control plane on first use).
+	@# pytest exits 5 when it collected nothing; that must fail loudly, never pass.
+	@$(BIN)/pytest $(PYTEST_ARGS); rc=$$?; \
+	  if [ $$rc -eq 5 ]; then echo "make test: pytest collected no tests" >&2; fi; \
+	  exit $$rc
+
+.PHONY: bench
+bench: $(INSTALLED) ## Benchmark the runtime against a hand-written FastAPI app.
+	@command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk; } \
+	  || { echo "make bench needs wrk (Debian package 'wrk')" >&2; exit 2; }
+	$(BIN)/python -m bench.runtime
+
+##@ Local cluster
+
+# Real etcd, kube-apiserver, kube-controller-manager and kube-scheduler, with
+# kwok's fake nodes; versions in hack/cluster/versions.env, binaries cached
+# outside the work tree (see the README).
+
+.PHONY: cluster-build
+cluster-build: ## Build (or reuse) the control plane binaries, kubectl, kwok and helm.
+	@hack/cluster/build.sh >/dev/null
+
+.PHONY: cluster-up
+cluster-up: cluster-build ## Start the local control plane; writes .cluster/kubeconfig.
+	@hack/cluster/up.sh
+
+.PHONY: cluster-down
+cluster-down: ## Stop the local control plane and remove .cluster/.
+	@hack/cluster/down.sh
