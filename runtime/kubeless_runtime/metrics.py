@@ -14,6 +14,10 @@ prometheus_client.disable_created_metrics()  # type: ignore[no-untyped-call]
 
 CONTENT_TYPE = prometheus_client.CONTENT_TYPE_LATEST
 
+# The client's default buckets, which Kubeless used, stretched to the default
+# time limit of 180 s so that slow calls do not all land in +Inf.
+_DURATION_BUCKETS = (*Histogram.DEFAULT_BUCKETS[:-1], 30.0, 60.0, 120.0, 180.0, float("inf"))
+
 
 class FunctionMetrics:
     """The series of one served function, bound to its method at start-up."""
@@ -42,7 +46,7 @@ class FunctionMetrics:
         ).labels(method)
         self.duration = Histogram(
             "function_duration_seconds", "Time the function took to answer a call.",
-            labels, registry=self.registry,
+            labels, registry=self.registry, buckets=_DURATION_BUCKETS,
         ).labels(method)
         self.in_flight = Gauge(
             "function_calls_in_flight", "Calls being handled right now.",
