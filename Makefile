@@ -33,9 +33,9 @@ install: $(INSTALLED) ## Create .venv with the pinned dependencies and the proje
 
 .PHONY: lock
 lock: ## Re-pin requirements/*.txt from pyproject.toml (needs uv on PATH).
-	@# The runtime image runs Python 3.12; the development venv may be older.
+	@# The images run Python 3.12; the development venv may be older.
 	uv pip compile pyproject.toml --python-version 3.12 -q -o requirements/runtime.txt
-	uv pip compile pyproject.toml --python-version 3.11 -q --extra operator \
+	uv pip compile pyproject.toml --python-version 3.12 -q --extra operator \
 	  -o requirements/operator.txt
 	uv pip compile pyproject.toml --python-version 3.11 -q --extra operator --extra dev \
 	  -o requirements/dev.txt
@@ -80,3 +80,39 @@ cluster-up: cluster-build ## Start the local control plane; writes .cluster/kube
 .PHONY: cluster-down
 cluster-down: ## Stop the local control plane and remove .cluster/.
 	@hack/cluster/down.sh
+
+##@ Build and deployment
+
+VERSION ?= 0.1.0
+RUNTIME_IMAGE ?= kubeless-fastapi/runtime:$(VERSION)
+OPERATOR_IMAGE ?= kubeless-fastapi/operator:$(VERSION)
+CHART := charts/kubeless-fastapi
+
+.PHONY: images
+images: ## Build the runtime and operator images (needs a Docker engine).
+	@docker info >/dev/null 2>&1 || { \
+	  echo "make images needs a running Docker engine; none answers here." >&2; exit 2; }
+	docker build -f Dockerfile.runtime -t $(RUNTIME_IMAGE) .
+	docker build -f Dockerfile.operator -t $(OPERATOR_IMAGE) .
+
+.PHONY: chart-lint
+chart-lint: ## Lint the Helm chart, cluster-wide and namespaced.
+	@helm="$$(hack/cluster/build.sh)/helm" && \
+	  $$helm lint --strict $(CHART) && \
+	  $$helm lint --strict $(CHART) --set 'watchNamespaces={team-a,team-b}'
+
+.PHONY: e2e
+e2e: $(INSTALLED) ## End-to-end on kind: images, helm install, call every example (needs Docker and kind).
+	$(BIN)/pytest tests/e2e --cluster=kind -v
+
+##@ Operator
+
+.PHONY: demo
+demo: $(INSTALLED) cluster-up ## Run the operator on the local cluster and show every example Ready.
+	@hack/demo.sh
+
+.PHONY: bench-operator
+bench-operator: $(INSTALLED) cluster-up ## Time 200 Functions through the operator against direct creation.
+	@.cluster/bin/kubectl --kubeconfig .cluster/kubeconfig apply --server-side \
+	  --force-conflicts -f crds/ >/dev/null
+	$(BIN)/python -m bench.operator
