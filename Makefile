@@ -102,7 +102,8 @@ chart-lint: ## Lint the Helm chart, cluster-wide and namespaced.
 	  $$helm lint --strict $(CHART) --set 'watchNamespaces={team-a,team-b}'
 
 .PHONY: e2e
-e2e: $(INSTALLED) ## End-to-end on kind: images, helm install, call every example (needs Docker and kind).
+e2e: $(INSTALLED) ## End-to-end on kind: images, chart, every example called (needs Docker).
+	$(BIN)/pip install --quiet pytest-kind==22.11.1
 	$(BIN)/pytest tests/e2e --cluster=kind -v
 
 ##@ Operator

@@ -23,6 +23,8 @@ operator=$!
 trap 'kill "${operator}" 2>/dev/null; wait "${operator}" 2>/dev/null || true' EXIT
 echo "demo: operator running (pid ${operator}, log ${log})"
 
+# Start from no Functions, so that every Ready below comes from this operator.
+kubectl delete functions --all --namespace "${namespace}" --wait=true >/dev/null
 manifests=("${repo}"/examples/*/function.yaml)
 kubectl apply --namespace "${namespace}" "${manifests[@]/#/--filename=}"
 if ! kubectl wait --namespace "${namespace}" --for=condition=Ready --timeout=120s \

@@ -1,0 +1,81 @@
+"""The runtime table: which image runs a Function's ``spec.runtime``.
+
+Kubeless kept this table in a ConfigMap; here it is the operator's configuration,
+a YAML file passed with ``--runtimes``, so a cluster can pin its own images.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+DEFAULT_RUNTIME = "python-fastapi3.12"
+DEFAULT_IMAGE = "kubeless-fastapi/runtime:0.1.0"
+"""The image built from ``Dockerfile.runtime``; the one place its name is written."""
+
+
+class RuntimeTableError(ValueError):
+    """A runtime table file that cannot be used, with the reason."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Runtime:
+    name: str
+    image: str
+    image_pull_policy: str = "IfNotPresent"
+
+
+@dataclasses.dataclass(frozen=True)
+class RuntimeTable:
+    runtimes: Mapping[str, Runtime]
+
+    def resolve(self, name: str) -> Runtime | None:
+        return self.runtimes.get(name)
+
+    def describe_unknown(self, name: str) -> str:
+        known = ", ".join(sorted(self.runtimes)) or "none"
+        return (
+            f"runtime {name!r} is not in the operator's runtime table; "
+            f"known runtimes: {known}."
+        )
+
+
+def default_table() -> RuntimeTable:
+    return RuntimeTable({DEFAULT_RUNTIME: Runtime(DEFAULT_RUNTIME, DEFAULT_IMAGE)})
+
+
+def load_table(path: Path) -> RuntimeTable:
+    """Read a table such as ``{python-fastapi3.12: {image: registry/runtime:1.0}}``.
+
+    A value may also be the image alone (``python-fastapi3.12: registry/runtime:1.0``).
+    """
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as error:
+        raise RuntimeTableError(f"cannot read the runtime table {str(path)!r}: {error}") from error
+    if not isinstance(raw, dict) or not raw:
+        raise RuntimeTableError(
+            f"the runtime table {str(path)!r} must map runtime names to images, "
+            f"e.g. '{DEFAULT_RUNTIME}: {{image: {DEFAULT_IMAGE}}}'."
+        )
+    return RuntimeTable({str(name): _read_entry(str(name), value) for name, value in raw.items()})
+
+
+def _read_entry(name: str, value: Any) -> Runtime:
+    if isinstance(value, str) and value:
+        return Runtime(name, value)
+    if isinstance(value, dict) and isinstance(value.get("image"), str) and value["image"]:
+        policy = value.get("imagePullPolicy", "IfNotPresent")
+        if policy not in {"Always", "IfNotPresent", "Never"}:
+            raise RuntimeTableError(
+                f"runtime {name!r} has imagePullPolicy {policy!r}; "
+                "accepted: Always, IfNotPresent, Never."
+            )
+        return Runtime(name, value["image"], policy)
+    raise RuntimeTableError(
+        f"runtime {name!r} must name an image, as a string or as {{image: ...}}, not {value!r}."
+    )

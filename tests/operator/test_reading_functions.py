@@ -1,0 +1,92 @@
+"""What is wrong with a Function, said before anything is deployed."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from kubeless_operator import runtimes, specs
+
+REPO = Path(__file__).resolve().parents[2]
+GREETING = (REPO / "examples" / "01-greeting" / "greeting.py").read_text()
+
+
+def body(**spec: Any) -> dict[str, Any]:
+    return {
+        "metadata": {"name": "f", "namespace": "ns", "uid": "u", "generation": 1},
+        "spec": {"function": GREETING, "handler": "greeting.get_greeting",
+                 "runtime": runtimes.DEFAULT_RUNTIME, **spec},
+    }
+
+
+def problems(**spec: Any) -> list[str]:
+    with pytest.raises(specs.InvalidFunctionError) as error:
+        specs.read(body(**spec))
+    return error.value.problems
+
+
+def test_a_valid_function_reads_without_problems() -> None:
+    function = specs.read(body(timeout="007"))
+
+    assert (function.module, function.handler, function.timeout) == (
+        "greeting", "get_greeting", "7")
+
+
+@pytest.mark.parametrize(
+    ("spec", "expected"),
+    [
+        pytest.param({"function-content-type": "url"}, "'url'", id="url-content"),
+        pytest.param({"function-content-type": "base64+zip"}, "fetches nothing",
+                     id="zip-content"),
+        pytest.param({"function-content-type": "base64", "function": "%%%"},
+                     "does not decode", id="bad-base64"),
+        pytest.param({"checksum": "sha256:" + "0" * 64}, "SHA-256 is 'sha256:",
+                     id="checksum-mismatch"),
+        pytest.param({"checksum": "md5:abc"}, "64 hex digits", id="checksum-format"),
+        pytest.param({"timeout": "ten"}, "whole number of seconds", id="timeout-words"),
+        pytest.param({"timeout": "0"}, "above zero", id="timeout-zero"),
+        pytest.param({"handler": "get_greeting"}, "'module.function'", id="handler-no-module"),
+        pytest.param({"function": "  \n"}, "is empty", id="empty-source"),
+    ],
+)
+def test_bad_spec_fields_are_named_with_what_is_accepted(
+        spec: dict[str, Any], expected: str) -> None:
+    assert any(expected in problem for problem in problems(**spec))
+
+
+def test_contract_violations_name_the_file_and_line() -> None:
+    source = GREETING.replace("def get_greeting(event, context):", "def get_greeting(event):")
+
+    found = problems(function=source)
+
+    line = source.splitlines().index("def get_greeting(event):") + 1
+    assert found == [f"greeting.py:{line}: handler 'get_greeting' must accept two positional "
+                     "parameters, (event, context), and require no others."]
+
+
+def test_unknown_runtime_lists_the_known_ones(tmp_path: Path) -> None:
+    path = tmp_path / "runtimes.yaml"
+    path.write_text("python-fastapi3.12: {image: r/runtime:1}\npython-fastapi3.13: r/rt:2\n")
+
+    table = runtimes.load_table(path)
+
+    assert table.resolve("python-fastapi3.13") == runtimes.Runtime(
+        "python-fastapi3.13", "r/rt:2")
+    assert table.describe_unknown("python3.7") == (
+        "runtime 'python3.7' is not in the operator's runtime table; "
+        "known runtimes: python-fastapi3.12, python-fastapi3.13.")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [pytest.param("[]", id="list"), pytest.param("x: {tag: 1}", id="no-image"),
+     pytest.param("x: {image: a, imagePullPolicy: Sometimes}", id="bad-policy")],
+)
+def test_a_broken_runtime_table_is_refused_with_the_reason(tmp_path: Path, text: str) -> None:
+    path = tmp_path / "runtimes.yaml"
+    path.write_text(text)
+
+    with pytest.raises(runtimes.RuntimeTableError):
+        runtimes.load_table(path)
