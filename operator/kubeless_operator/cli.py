@@ -10,6 +10,7 @@ import argparse
 import asyncio
 import concurrent.futures
 import dataclasses
+import glob
 import logging
 import sys
 from collections.abc import Sequence
@@ -18,7 +19,15 @@ from pathlib import Path
 import kopf
 from kubernetes import client, config
 
-from kubeless_operator import clients, handlers, metrics, observing, reconciling, runtimes
+from kubeless_operator import (
+    admission,
+    clients,
+    handlers,
+    metrics,
+    observing,
+    reconciling,
+    runtimes,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -58,6 +67,15 @@ def build_parser() -> argparse.ArgumentParser:
         "--cluster-domain", default="cluster.local",
         help="The cluster's DNS domain, for the URL in each status. Default: %(default)s.",
     )
+    parser.add_argument(
+        "--webhook-address", metavar="HOST:PORT",
+        help="Serve the validating admission webhook here, over TLS, at "
+             f"/{admission.HANDLER_ID}. Default: no webhook.",
+    )
+    parser.add_argument("--webhook-cert", type=Path, metavar="FILE",
+                        help="The webhook's TLS certificate (PEM).")
+    parser.add_argument("--webhook-key", type=Path, metavar="FILE",
+                        help="The webhook's TLS private key (PEM).")
     parser.add_argument("-v", "--verbose", action="store_true", help="Log debug lines.")
     return parser
 
@@ -69,6 +87,7 @@ def main(args: Sequence[str]) -> int:
                  else runtimes.default_table())
         metrics_host, metrics_port = _address(options.metrics_address, "--metrics-address")
         _address(options.health_address, "--health-address")
+        webhook = _webhook_options(options)
     except (runtimes.RuntimeTableError, ValueError) as error:
         print(f"kubeless-fastapi operator: {error}", file=sys.stderr)
         return 2
@@ -106,11 +125,17 @@ def main(args: Sequence[str]) -> int:
     )
     # Ownership comes from kopf's indexes once the operator runs (see handlers).
     memo.context = dataclasses.replace(memo.context, owner_of=memo.owner_of)
+    namespaces = list(options.namespace)
     settings = kopf.OperatorSettings()
     handlers.configure(settings)
+    if namespaces and not any(glob.has_magic(pattern) for pattern in namespaces):
+        # Named namespaces need no discovery of namespaces or CRDs, and a
+        # namespaced install's Roles allow no cluster-scoped request for them.
+        settings.scanning.disabled = True
+    if webhook is not None:
+        admission.register(kopf.get_default_registry(), settings, webhook)
     metrics.serve(host=metrics_host, port=metrics_port)
 
-    namespaces = list(options.namespace)
     asyncio.run(kopf.operator(
         settings=settings,
         memo=memo,
@@ -120,6 +145,20 @@ def main(args: Sequence[str]) -> int:
     ))
     api_client.close()  # type: ignore[no-untyped-call]
     return 0
+
+
+def _webhook_options(options: argparse.Namespace) -> admission.WebhookOptions | None:
+    if options.webhook_address is None:
+        return None
+    if options.webhook_cert is None or options.webhook_key is None:
+        raise ValueError("--webhook-address needs --webhook-cert and --webhook-key: "
+                         "the apiserver calls admission webhooks over TLS only.")
+    for path in (options.webhook_cert, options.webhook_key):
+        if not path.is_file():
+            raise ValueError(f"the webhook's certificate or key {str(path)!r} is not a file.")
+    host, port = _address(options.webhook_address, "--webhook-address")
+    return admission.WebhookOptions(host=host, port=port, certfile=options.webhook_cert,
+                                    pkeyfile=options.webhook_key)
 
 
 def _address(value: str, option: str) -> tuple[str, int]:
