@@ -120,3 +120,12 @@ def test_helm_install_succeeds_and_the_operator_deployment_gets_ready(cluster, n
         assert "Deploy a first function" in status
     finally:
         helm(cluster, "uninstall", "kubeless-fastapi", "--namespace", namespace, "--wait")
+
+
+def test_operator_image_runs_the_command_the_chart_tests_run():
+    # The chart passes only args; the image's entry point supplies the command
+    # that tests/chart/test_installed_operator.py starts with those args.
+    entrypoints = [line for line in (REPO / "Dockerfile.operator").read_text().splitlines()
+                   if line.startswith("ENTRYPOINT")]
+
+    assert entrypoints == ['ENTRYPOINT ["kubeless-fastapi", "operator"]']
