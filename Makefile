@@ -32,12 +32,12 @@ $(INSTALLED): requirements/dev.txt pyproject.toml
 install: $(INSTALLED) ## Create .venv with the pinned dependencies and the project.
 
 .PHONY: lock
-lock: ## Re-pin requirements/*.txt from pyproject.toml (needs uv on PATH).
+lock: $(INSTALLED) ## Re-pin requirements/*.txt from pyproject.toml.
 	@# The images run Python 3.12; the development venv may be older.
-	uv pip compile pyproject.toml --python-version 3.12 -q -o requirements/runtime.txt
-	uv pip compile pyproject.toml --python-version 3.12 -q --extra operator \
+	$(BIN)/uv pip compile pyproject.toml --python-version 3.12 -q -o requirements/runtime.txt
+	$(BIN)/uv pip compile pyproject.toml --python-version 3.12 -q --extra operator \
 	  -o requirements/operator.txt
-	uv pip compile pyproject.toml --python-version 3.11 -q --extra operator --extra dev \
+	$(BIN)/uv pip compile pyproject.toml --python-version 3.11 -q --extra operator --extra dev \
 	  -o requirements/dev.txt
 
 .PHONY: lint
@@ -47,7 +47,7 @@ lint: $(INSTALLED) ## Run ruff, mypy and hadolint.
 	$(BIN)/hadolint Dockerfile.*
 
 .PHONY: run
-run: $(INSTALLED) ## Serve the greeting example on http://127.0.0.1:$(PORT) (docs at /docs).
+run: $(INSTALLED) ## Serve the greeting example on http://127.0.0.1:8080 (PORT=... to move it).
 	$(BIN)/kubeless-fastapi serve $(EXAMPLE) --handler $(HANDLER) --port $(PORT)
 
 .PHONY: test
