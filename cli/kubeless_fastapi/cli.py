@@ -39,9 +39,12 @@ def serve(
     path: ModulePath = None,
     handler: HandlerOption = None,
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
-    port: Annotated[int | None, typer.Option(help="Port [default: FUNC_PORT or 8080].")] = None,
+    port: Annotated[
+        int | None, typer.Option(help="Port (default: FUNC_PORT, else 8080).")
+    ] = None,
     timeout: Annotated[
-        float | None, typer.Option(help="Time limit in seconds [default: FUNC_TIMEOUT or 180].")
+        float | None,
+        typer.Option(help="Time limit of a call in seconds (default: FUNC_TIMEOUT, else 180)."),
     ] = None,
 ) -> None:
     """Load one function module and serve it over HTTP."""

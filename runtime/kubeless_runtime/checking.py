@@ -69,7 +69,7 @@ def check_source(source: str, *, handler: str, filename: str = "<function>") -> 
 def check_file(path: Path, *, handler: str) -> list[Violation]:
     """Like :func:`check_source`, reading the module from a file."""
     try:
-        source = path.read_text(encoding="utf-8")
+        source = path.read_text(encoding="utf-8-sig")  # Python accepts a BOM; so do we
     except UnicodeDecodeError as error:
         return [Violation(f"the module is not valid UTF-8: {error.reason} at byte {error.start}.")]
     return check_source(source, handler=handler, filename=str(path))
@@ -114,9 +114,11 @@ def _check_metadata(scope: _ModuleScope) -> Iterator[Violation]:
     if path is None:
         return
     literal = path.value if isinstance(path, ast.Constant) else None
+    line = scope.assignment_lines[contract.PATH_CONSTANT]
     if not isinstance(literal, str) or not literal.startswith("/"):
-        yield Violation(contract.function_path_invalid(_describe(path)),
-                        scope.assignment_lines[contract.PATH_CONSTANT])
+        yield Violation(contract.function_path_invalid(_describe(path)), line)
+    elif literal.rstrip("/") in contract.RESERVED_PATHS or literal.startswith("/static-offline"):
+        yield Violation(contract.function_path_reserved(literal), line)
 
 
 def _check_handler(
@@ -183,12 +185,23 @@ def _check_params(scope: _ModuleScope) -> Iterator[Violation]:
         yield Violation(contract.params_not_dataclass(), params.lineno)
 
     path_fields: list[str] = []
-    for field_name, value, line in _fields(params):
+    seen_default = False
+    keyword_only = _is_keyword_only(params)
+    for field_name, annotation, value, line in _fields(params):
+        if "KW_ONLY" in ast.unparse(annotation):
+            keyword_only = True
+            continue
         kind = _parameter_kind(scope, value)
         if kind in contract.REFUSED_PARAMETER_KINDS:
             yield Violation(contract.params_field_refused(field_name, kind), line)
         elif kind == "Path":
             path_fields.append(field_name)
+        non_scalar = _non_scalar_type(scope, annotation)
+        if non_scalar is not None:
+            yield Violation(contract.params_field_not_scalar(field_name, non_scalar), line)
+        if value is None and seen_default and not keyword_only:
+            yield Violation(contract.params_field_order(field_name), line)
+        seen_default = seen_default or value is not None
 
     route = scope.assignments.get(contract.PATH_CONSTANT)
     path = route.value if isinstance(route, ast.Constant) else contract.DEFAULT_PATH
@@ -204,13 +217,57 @@ def _check_params(scope: _ModuleScope) -> Iterator[Violation]:
             yield Violation(contract.route_placeholder_without_field(name, path), path_line)
 
 
-def _fields(params: ast.ClassDef) -> Iterator[tuple[str, ast.expr | None, int]]:
+def _fields(params: ast.ClassDef) -> Iterator[tuple[str, ast.expr, ast.expr | None, int]]:
     for node in params.body:
         if not isinstance(node, ast.AnnAssign) or not isinstance(node.target, ast.Name):
             continue
         if "ClassVar" in ast.unparse(node.annotation):
             continue
-        yield node.target.id, node.value, node.lineno
+        yield node.target.id, node.annotation, node.value, node.lineno
+
+
+def _is_keyword_only(params: ast.ClassDef) -> bool:
+    return any(
+        isinstance(d, ast.Call) and any(
+            k.arg == "kw_only" and isinstance(k.value, ast.Constant) and k.value.value is True
+            for k in d.keywords)
+        for d in params.decorator_list
+    )
+
+
+def _non_scalar_type(scope: _ModuleScope, annotation: ast.expr) -> str | None:
+    """The annotation's text when FastAPI could not read it from a parameter."""
+    for node in _union_members(annotation):
+        base = node.value if isinstance(node, ast.Subscript) else node
+        name = (scope.origin(base) or "").rpartition(".")[2]
+        local_model = scope.classes.get(name)
+        is_model = local_model is not None and _is_model(scope, local_model, seen=set())
+        if name in contract.NON_SCALAR_TYPES or is_model:
+            return ast.unparse(annotation)
+    return None
+
+
+def _union_members(annotation: ast.expr) -> Iterator[ast.expr]:
+    # X | None, Optional[X], Union[X, Y] and Annotated[X, ...] all stand for X here.
+    if isinstance(annotation, ast.BinOp) and isinstance(annotation.op, ast.BitOr):
+        yield from _union_members(annotation.left)
+        yield from _union_members(annotation.right)
+        return
+    wrapper = _wrapper_name(annotation)
+    if wrapper is None or not isinstance(annotation, ast.Subscript):
+        yield annotation
+        return
+    inner = annotation.slice
+    members = inner.elts if isinstance(inner, ast.Tuple) else [inner]
+    for member in members[:1] if wrapper == "Annotated" else members:
+        yield from _union_members(member)
+
+
+def _wrapper_name(annotation: ast.expr) -> str | None:
+    if not isinstance(annotation, ast.Subscript):
+        return None
+    name = ast.unparse(annotation.value).rpartition(".")[2]
+    return name if name in {"Optional", "Union", "Annotated"} else None
 
 
 def _parameter_kind(scope: _ModuleScope, value: ast.expr | None) -> str | None:

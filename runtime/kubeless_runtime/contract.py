@@ -28,6 +28,11 @@ PARAMETER_KINDS = ("Query", "Header", "Path", "Cookie")
 # FastAPI markers that would turn a Params field into a body or a dependency.
 REFUSED_PARAMETER_KINDS = ("Body", "Form", "File", "Depends", "Security")
 
+# Routes of the runtime's own; a function served there could never be reached.
+RESERVED_PATHS = ("/healthz", "/readyz", "/metrics", "/docs", "/redoc", "/openapi.json")
+# Annotations FastAPI cannot read from a query string, header, path or cookie.
+NON_SCALAR_TYPES = ("dict", "Dict", "Mapping", "MutableMapping")
+
 _PLACEHOLDER = re.compile(r"{([A-Za-z_][A-Za-z0-9_]*)(?::[A-Za-z_]+)?}")
 
 
@@ -113,6 +118,14 @@ def function_path_invalid(found: str) -> str:
     )
 
 
+def function_path_reserved(path: str) -> str:
+    reserved = ", ".join(RESERVED_PATHS)
+    return (
+        f"{PATH_CONSTANT} {path!r} is a route of the runtime's own; the function "
+        f"would be unreachable there. Reserved: {reserved}."
+    )
+
+
 def handler_not_found(handler: str, functions: Iterable[str]) -> str:
     defined = sorted(functions)
     listing = ", ".join(defined) if defined else "none"
@@ -171,6 +184,22 @@ def params_field_refused(field: str, kind: str) -> str:
     return (
         f"{PARAMS_CLASS}.{field} defaults to {kind}(); fields must default to one of "
         f"{accepted}, or to a plain value (a query parameter)."
+    )
+
+
+def params_field_order(field: str) -> str:
+    return (
+        f"{PARAMS_CLASS}.{field} has no default but follows a field that has one, "
+        f"which a dataclass does not allow; give it a default such as Query(...) "
+        f"(required) or move it above the fields with defaults."
+    )
+
+
+def params_field_not_scalar(field: str, annotation: str) -> str:
+    return (
+        f"{PARAMS_CLASS}.{field} is typed {annotation}, which cannot be read from a "
+        f"query string, header, path or cookie; use str, int, float, bool, an enum, "
+        f"or a list of those."
     )
 
 

@@ -120,7 +120,7 @@ async def _call(
                    "path": request.url.path},
         )
         return json_error(408, f"The function did not finish within its time limit "
-                               f"of {runner.timeout:g} seconds.")
+                               f"({runner.timeout:g} s).")
     except Exception:
         logger.exception(
             "Function %r failed on %s %s.", function.name, request.method, request.url.path,

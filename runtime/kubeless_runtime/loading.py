@@ -51,7 +51,8 @@ def load(module_path: Path, *, handler: str, install_volume: Path | None = None)
     """Check, import and inspect a function module; raise ContractError if it is unfit."""
     filename = str(module_path)
     if not module_path.is_file():
-        raise ContractError(filename, [Violation("no such file; the module must be a .py file.")])
+        problem = "is a folder" if module_path.is_dir() else "no such file"
+        raise ContractError(filename, [Violation(f"{problem}; pass the function's .py file.")])
 
     violations = checking.check_file(module_path, handler=handler)
     if violations:
@@ -78,7 +79,7 @@ def _import(module_path: Path) -> ModuleType:
     sys.modules[name] = module
     try:
         spec.loader.exec_module(module)
-    except Exception as error:
+    except (Exception, SystemExit) as error:  # a module's sys.exit() must not end the runtime
         del sys.modules[name]
         line = _line_in(module_path, error)
         message = f"importing the module failed: {type(error).__name__}: {error}"
@@ -89,7 +90,8 @@ def _import(module_path: Path) -> ModuleType:
 def _line_in(module_path: Path, error: BaseException) -> int | None:
     """The innermost line of the module's own code in the error's traceback."""
     frames = traceback.extract_tb(error.__traceback__)
-    lines = [frame.lineno for frame in frames if Path(frame.filename) == module_path]
+    target = module_path.resolve()
+    lines = [frame.lineno for frame in frames if Path(frame.filename).resolve() == target]
     return lines[-1] if lines else None
 
 

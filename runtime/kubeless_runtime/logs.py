@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import json
 import logging
 import sys
@@ -11,8 +12,10 @@ from kubeless_runtime.settings import LogFormat
 
 logger = logging.getLogger("kubeless_runtime")
 
-# Attributes every LogRecord has; anything else was passed through ``extra=``.
-_STANDARD_ATTRIBUTES = frozenset(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
+# Attributes every LogRecord has; anything else was passed through ``extra=``,
+# except uvicorn's copy of its message with terminal colours in it.
+_SKIPPED_ATTRIBUTES = frozenset(vars(logging.makeLogRecord({}))) | {
+    "message", "asctime", "color_message"}
 
 
 class JSONFormatter(logging.Formatter):
@@ -20,13 +23,14 @@ class JSONFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         entry: dict[str, Any] = {
-            "time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S"),
+            "time": datetime.datetime.fromtimestamp(record.created, tz=datetime.UTC)
+            .isoformat(timespec="milliseconds"),
             "level": record.levelname.lower(),
             "logger": record.name,
             "message": record.getMessage(),
         }
         for key, value in vars(record).items():
-            if key not in _STANDARD_ATTRIBUTES:
+            if key not in _SKIPPED_ATTRIBUTES:
                 entry[key] = value
         if record.exc_info:
             entry["traceback"] = self.formatException(record.exc_info)

@@ -33,7 +33,14 @@ def serve(settings: Settings) -> int:
                      error.filename, len(error.violations))
         return 1
 
-    app = application.create_app(function, settings)
+    try:
+        app = application.create_app(function, settings)
+    except Exception as error:
+        # FastAPI refuses some Params types only when the route is built; the
+        # checker reports the common ones, this catches the rest in one line.
+        logger.error("%s cannot be served: FastAPI refused its route: %s",
+                     function.filename, " ".join(str(error).split()))
+        return 1
     config = uvicorn.Config(
         app,
         host=settings.host,

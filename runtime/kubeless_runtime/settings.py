@@ -8,6 +8,7 @@ one :class:`Settings`, so both paths build the very same app.
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -24,6 +25,7 @@ DEFAULT_MAX_BODY_BYTES = 10 * 1024 * 1024
 DEFAULT_WORKER_THREADS = 40
 
 LogFormat = Literal["text", "json"]
+_LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 
 class SettingsError(ValueError):
@@ -67,10 +69,20 @@ def from_environment(
 ) -> Settings:
     """Settings from explicit values first, then the Kubeless environment."""
     if module_path is None:
-        module_name = _required(environ, "MOD_NAME", "the function's module name")
+        module_name = _required(environ, "MOD_NAME", "the function's module")
+        if module_name.endswith(".py"):
+            raise SettingsError(f"MOD_NAME is the module's name without .py, such as "
+                                f"{module_name.removesuffix('.py')!r}, not {module_name!r}.")
         module_dir = Path(environ.get("FUNC_MODULE_DIR") or DEFAULT_MODULE_DIR)
         module_path = module_dir / f"{module_name}.py"
-    handler = handler or _required(environ, "FUNC_HANDLER", "the handler's name")
+    handler = handler or _required(environ, "FUNC_HANDLER", "the handler function")
+    if "." in handler:
+        module, _, function = handler.rpartition(".")
+        raise SettingsError(
+            f"the handler is {handler!r}, but it names the function alone, such as "
+            f"{function!r}; the Kubeless form {handler!r} belongs in a Function's "
+            f"spec.handler, where {module!r} is the module."
+        )
 
     settings = Settings(
         module_path=module_path,
@@ -84,7 +96,7 @@ def from_environment(
         max_body_bytes=_integer(environ, "FUNC_MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES),
         worker_threads=_integer(environ, "FUNC_WORKER_THREADS", DEFAULT_WORKER_THREADS),
         log_format=_log_format(environ),
-        log_level=environ.get("LOG_LEVEL", "INFO").upper(),
+        log_level=_log_level(environ),
     )
     _validate(settings)
     return settings
@@ -93,7 +105,7 @@ def from_environment(
 def _validate(settings: Settings) -> None:
     if not 0 < settings.port < 65536:
         raise SettingsError(f"the port must be between 1 and 65535, not {settings.port}.")
-    if settings.timeout <= 0:
+    if not math.isfinite(settings.timeout) or settings.timeout <= 0:
         raise SettingsError(
             f"the time limit must be a positive number of seconds, not {settings.timeout}."
         )
@@ -108,7 +120,7 @@ def _required(environ: Mapping[str, str], name: str, meaning: str) -> str:
     if not value:
         raise SettingsError(
             f"{name} is not set; it names {meaning}. Set it, or pass the module's path "
-            f"and --handler, e.g. 'kubeless-fastapi serve greeting.py --handler get_greeting'."
+            f"and --handler: 'kubeless-fastapi serve greeting.py --handler get_greeting'."
         )
     return value
 
@@ -133,6 +145,14 @@ def _seconds(environ: Mapping[str, str], name: str) -> float:
         raise SettingsError(
             f"{name} must be a number of seconds such as '180', not {raw!r}."
         ) from None
+
+
+def _log_level(environ: Mapping[str, str]) -> str:
+    raw = environ.get("LOG_LEVEL", "").strip().upper() or "INFO"
+    if raw not in _LOG_LEVELS:
+        accepted = ", ".join(_LOG_LEVELS)
+        raise SettingsError(f"LOG_LEVEL must be one of {accepted}, not {raw!r}.")
+    return raw
 
 
 def _log_format(environ: Mapping[str, str]) -> LogFormat:

@@ -211,12 +211,17 @@ def test_webhook_refuses_a_broken_function_at_kubectl_apply(
             documents, cluster.kubeconfig, tmp_path,
             f"--webhook-address=127.0.0.1:{port}", f"--webhook-cert={cert}",
             f"--webhook-key={key}"):
+        # A broken Function from before the webhook existed.
+        cluster.kubectl("apply", "--namespace", apps_namespace, "-f", "-",
+                        input=broken_function("legacy"))
         cluster.kubectl("apply", "-f", "-", input=json.dumps(configuration))
         try:
             refused = apply_when_webhook_answers(cluster, apps_namespace,
                                                  broken_function("broken"))
             accepted = cluster.kubectl("apply", "--namespace", apps_namespace, "-f", "-",
                                        input=valid)
+            labelled = cluster.kubectl("label", "--namespace", apps_namespace,
+                                       "function/legacy", "team=a")
         finally:
             cluster.kubectl("delete", "validatingwebhookconfiguration", webhook_name)
 
@@ -225,6 +230,8 @@ def test_webhook_refuses_a_broken_function_at_kubectl_apply(
     assert ("greeting.py:14: 'GetResponse' must be a class that subclasses "
             "pydantic.BaseModel.") in refused.stderr
     assert "function.kubeless.io/greeting created" in accepted
+    # Changes that leave the spec alone pass, even on a Function that was invalid.
+    assert "function.kubeless.io/legacy labeled" in labelled
 
 
 def apply_when_webhook_answers(cluster: Any, namespace: str,

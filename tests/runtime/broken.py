@@ -78,6 +78,16 @@ CASES = [
                  id="handler-with-one-parameter"),
     pytest.param(Broken(_edit("return GetResponse(", "return GetResponse(("),
                         "the module does not parse", 22), id="syntax-error"),
+    pytest.param(Broken(_edit('text: str = Query("hi")', 'text: str = Query("hi")\n    n: int'),
+                        "Params.n has no default but follows a field that has one", 19),
+                 id="params-field-without-default-after-one-with"),
+    pytest.param(Broken(_edit('text: str = Query("hi")', "text: dict | None = Query(None)"),
+                        "Params.text is typed dict | None, which cannot be read", 18),
+                 id="params-field-typed-dict"),
+    pytest.param(Broken(_edit('FUNCTION_NAME = "echo"', 'FUNCTION_NAME = "echo"\n'
+                                                        'FUNCTION_PATH = "/metrics"'),
+                        "FUNCTION_PATH '/metrics' is a route of the runtime's own", 7),
+                 id="function-path-reserved"),
     pytest.param(Broken(_edit('text: str = Query("hi")', "text: str = Body()").replace(
         "from fastapi import Query", "from fastapi import Body, Query"),
         "Params.text defaults to Body()", 18), id="params-field-as-body"),

@@ -65,6 +65,20 @@ def test_models_may_inherit_from_a_model_of_the_module():
     assert checking.check_source(source, handler="get_echo") == []
 
 
+def test_module_with_a_byte_order_mark_is_read_as_python_reads_it(tmp_path: Path):
+    module = tmp_path / "echo.py"
+    module.write_text(VALID, encoding="utf-8-sig")
+
+    assert checking.check_file(module, handler="get_echo") == []
+
+
+def test_keyword_only_params_may_mix_defaults():
+    source = VALID.replace("@dataclass\n", "@dataclass(kw_only=True)\n").replace(
+        'text: str = Query("hi")', 'text: str = Query("hi")\n    n: int')
+
+    assert checking.check_source(source, handler="get_echo") == []
+
+
 def test_route_and_path_parameters_must_agree():
     source = VALID.replace('FUNCTION_NAME = "echo"',
                            'FUNCTION_NAME = "echo"\nFUNCTION_PATH = "/{item}"')

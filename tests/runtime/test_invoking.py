@@ -24,7 +24,7 @@ def test_call_past_the_limit_is_answered_408_on_time_and_the_next_is_fine(
 
     assert slow.status_code == 408
     assert slow.json() == {
-        "detail": "The function did not finish within its time limit of 1 seconds."
+        "detail": "The function did not finish within its time limit (1 s)."
     }
     assert 0.9 <= elapsed < 1.8
     assert quick.status_code == 200

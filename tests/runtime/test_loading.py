@@ -48,11 +48,28 @@ def test_live_check_catches_a_base_model_the_source_cannot_show(tmp_path: Path):
     assert "'GetResponse' must be a class that subclasses pydantic.BaseModel" in result.stderr
 
 
+def test_module_calling_sys_exit_is_refused_not_obeyed(tmp_path: Path):
+    module = tmp_path / "echo.py"
+    module.write_text(VALID + "\nraise SystemExit(3)\n")
+
+    result = run_command("serve", str(module), "--handler", "get_echo")
+
+    assert result.returncode == 1
+    assert f"{module}:24: importing the module failed: SystemExit: 3" in result.stderr
+
+
+def test_folder_instead_of_a_module_is_reported(tmp_path: Path):
+    result = run_command("serve", str(tmp_path), "--handler", "get_echo")
+
+    assert result.returncode == 1
+    assert f"{tmp_path}: is a folder; pass the function's .py file." in result.stderr
+
+
 def test_missing_file_is_reported(tmp_path: Path):
     result = run_command("serve", str(tmp_path / "nope.py"), "--handler", "get_echo")
 
     assert result.returncode == 1
-    assert "nope.py: no such file" in result.stderr
+    assert "nope.py: no such file; pass the function's .py file." in result.stderr
 
 
 def test_missing_kubeless_environment_is_explained():

@@ -67,5 +67,7 @@ def test_json_log_format_writes_json_lines(serve: ServeFunction):
     assert access[0]["method"] == "GET"
     assert access[0]["status"] == 500
     assert access[0]["duration_ms"] > 0
+    assert access[0]["time"].endswith("+00:00")
+    assert not any("color_message" in entry for entry in entries)
     assert failure[0]["function"] == "orders"
     assert "ValueError: the order book is on fire" in failure[0]["traceback"]

@@ -54,6 +54,21 @@ def test_defaults_follow_kubeless():
                      "FUNC_PORT must be a whole number, not 'http'", id="port-not-a-number"),
         pytest.param({"MOD_NAME": "m", "FUNC_HANDLER": "get_m", "LOG_FORMAT": "xml"},
                      "LOG_FORMAT must be 'text' or 'json', not 'xml'", id="log-format"),
+        pytest.param({"MOD_NAME": "m", "FUNC_HANDLER": "get_m", "LOG_LEVEL": "loud"},
+                     "LOG_LEVEL must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL, "
+                     "not 'LOUD'", id="log-level"),
+        pytest.param({"MOD_NAME": "m", "FUNC_HANDLER": "get_m", "FUNC_TIMEOUT": "nan"},
+                     "the time limit must be a positive number of seconds, not nan",
+                     id="timeout-nan"),
+        pytest.param({"MOD_NAME": "m", "FUNC_HANDLER": "get_m", "FUNC_TIMEOUT": "1e400"},
+                     "the time limit must be a positive number of seconds, not inf",
+                     id="timeout-infinite"),
+        pytest.param({"MOD_NAME": "m.py", "FUNC_HANDLER": "get_m"},
+                     "MOD_NAME is the module's name without .py, such as 'm', not 'm.py'",
+                     id="module-with-py"),
+        pytest.param({"MOD_NAME": "m", "FUNC_HANDLER": "m.get_m"},
+                     "the handler is 'm.get_m', but it names the function alone, such as "
+                     "'get_m'", id="kubeless-style-handler"),
     ],
 )
 def test_bad_settings_are_explained(environ, message):
