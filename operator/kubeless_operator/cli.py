@@ -12,8 +12,12 @@ import concurrent.futures
 import dataclasses
 import glob
 import logging
+import math
+import os
+import re
+import socket
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import kopf
@@ -28,6 +32,11 @@ from kubeless_operator import (
     reconciling,
     runtimes,
 )
+
+PORT_LIMIT = 65535
+DOMAIN_LIMIT = 253
+DOMAIN_PATTERN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+WILDCARD_HOSTS = frozenset({"0.0.0.0", "::"})
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -85,12 +94,19 @@ def main(args: Sequence[str]) -> int:
     try:
         table = (runtimes.load_table(options.runtimes) if options.runtimes
                  else runtimes.default_table())
+        _check_settings(options)
         metrics_host, metrics_port = _address(options.metrics_address, "--metrics-address")
-        _address(options.health_address, "--health-address")
+        health = _address(options.health_address, "--health-address")
         webhook = _webhook_options(options)
+        # Checked before anything starts: a port found taken later surfaces as a
+        # traceback from deep inside the HTTP servers.
+        _check_listeners({
+            "--health-address": health,
+            "--metrics-address": (metrics_host, metrics_port),
+            **({"--webhook-address": (webhook.host, webhook.port)} if webhook else {}),
+        })
     except (runtimes.RuntimeTableError, ValueError) as error:
-        print(f"kubeless-fastapi operator: {error}", file=sys.stderr)
-        return 2
+        return _refuse(str(error))
 
     kopf.configure(verbose=options.verbose)
     # kopf logs every watch event at debug level and every handled event at info;
@@ -134,7 +150,10 @@ def main(args: Sequence[str]) -> int:
         settings.scanning.disabled = True
     if webhook is not None:
         admission.register(kopf.get_default_registry(), settings, webhook)
-    metrics.serve(host=metrics_host, port=metrics_port)
+    try:
+        metrics.serve(host=metrics_host, port=metrics_port)
+    except OSError as error:
+        return _refuse(_unservable("--metrics-address", options.metrics_address, error))
 
     asyncio.run(kopf.operator(
         settings=settings,
@@ -145,6 +164,61 @@ def main(args: Sequence[str]) -> int:
     ))
     api_client.close()  # type: ignore[no-untyped-call]
     return 0
+
+
+def _refuse(message: str) -> int:
+    print(f"kubeless-fastapi operator: {message}", file=sys.stderr)
+    return 2
+
+
+def _check_settings(options: argparse.Namespace) -> None:
+    if options.workers < 1:
+        raise ValueError(f"--workers is {options.workers}; it must be a whole number of "
+                         "Functions reconciled at once, at least 1.")
+    seconds = options.resync_seconds
+    if not math.isfinite(seconds) or seconds <= 0:
+        raise ValueError(f"--resync-seconds is {seconds:g}; it must be a number of seconds "
+                         "above zero, such as 300.")
+    domain = options.cluster_domain
+    if len(domain) > DOMAIN_LIMIT or not DOMAIN_PATTERN.match(domain):
+        raise ValueError(
+            f"--cluster-domain is {domain!r}; it must be a DNS name of dot-separated "
+            "labels made of lowercase letters, digits and '-', such as 'cluster.local'.")
+
+
+def _check_listeners(addresses: Mapping[str, tuple[str, int]]) -> None:
+    """Refuse listeners that share a port or whose address cannot be bound now."""
+    options = list(addresses)
+    for number, first in enumerate(options):
+        for second in options[number + 1:]:
+            if _overlap(addresses[first], addresses[second]):
+                raise ValueError(
+                    f"{first} and {second} both use port {addresses[first][1]}; each "
+                    "endpoint needs a port of its own.")
+    for option, (host, port) in addresses.items():
+        _check_free(option, host, port)
+
+
+def _overlap(first: tuple[str, int], second: tuple[str, int]) -> bool:
+    hosts = {first[0], second[0]}
+    return first[1] == second[1] and (len(hosts) == 1 or bool(hosts & WILDCARD_HOSTS))
+
+
+def _check_free(option: str, host: str, port: int) -> None:
+    # Bound the way the servers bind (address reuse on), then let go at once.
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    try:
+        with socket.create_server((host, port), family=family):
+            pass
+    except OSError as error:
+        raise ValueError(_unservable(option, f"{host}:{port}", error)) from error
+
+
+def _unservable(option: str, value: str, error: OSError) -> str:
+    # socket.create_server appends the address to strerror; the option names it already.
+    reason = os.strerror(error.errno) if error.errno else str(error)
+    return (f"{option} is {value!r}, but nothing can listen there: {reason}; "
+            "choose a free port or another address.")
 
 
 def _webhook_options(options: argparse.Namespace) -> admission.WebhookOptions | None:
@@ -163,6 +237,7 @@ def _webhook_options(options: argparse.Namespace) -> admission.WebhookOptions | 
 
 def _address(value: str, option: str) -> tuple[str, int]:
     host, _, port = value.rpartition(":")
-    if not port.isdigit():
-        raise ValueError(f"{option} is {value!r}; it must be HOST:PORT, such as 0.0.0.0:8081.")
-    return host or "0.0.0.0", int(port)
+    if not port.isdigit() or not 1 <= int(port) <= PORT_LIMIT:
+        raise ValueError(f"{option} is {value!r}; it must be HOST:PORT with a port from 1 "
+                         f"to {PORT_LIMIT}, such as 0.0.0.0:8081.")
+    return host.strip("[]") or "0.0.0.0", int(port)

@@ -76,6 +76,22 @@ class Client:
             _content_type="application/apply-patch+yaml",
         )
 
+    def accepts_new(self, body: Mapping[str, Any]) -> bool:
+        """Whether the API server would create ``body`` as a new object (a dry run)."""
+        kind = KINDS[body["kind"]]
+        try:
+            self._call(kind, "create", body["metadata"]["namespace"], dict(body),
+                       dry_run="All")
+        except ApiError as error:
+            # Validation comes before the name lookup, so "already exists" means
+            # the object itself was accepted.
+            if error.status == 409:
+                return True
+            if error.is_permanent:
+                return False
+            raise
+        return True
+
     def read(self, kind: Kind, *, namespace: str, name: str) -> RawObject | None:
         try:
             return self._call(kind, "read", name, namespace)

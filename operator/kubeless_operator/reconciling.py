@@ -66,12 +66,7 @@ def reconcile(
     try:
         function = specs.read(body)
     except specs.InvalidFunctionError as error:
-        message = "\n".join(error.problems)
-        return finish([
-            statuses.Condition(statuses.SOURCE_VALID, False, statuses.INVALID_FUNCTION, message),
-            statuses.Condition(statuses.READY, False, statuses.INVALID_FUNCTION,
-                               "Nothing is deployed until the source is valid; see SourceValid."),
-        ])
+        return _invalid(body, error, context=context, finish=finish)
     valid = statuses.Condition(statuses.SOURCE_VALID, True, statuses.VALID,
                                f"{function.filename} follows the function contract.")
 
@@ -114,6 +109,50 @@ def reconcile(
     url = builders.url(function, cluster_domain=context.cluster_domain)
     return finish([valid, rollout.condition(url=url)],
                   rollout=rollout, url=url, generation=generation, previous=previous)
+
+
+def _invalid(
+        body: Mapping[str, Any],
+        error: specs.InvalidFunctionError,
+        *,
+        context: Context,
+        finish: Callable[..., Outcome],
+) -> Outcome:
+    """The status of a Function whose spec cannot be deployed; its children stay as they are."""
+    meta = body["metadata"]
+    source = statuses.Condition(statuses.SOURCE_VALID, False, statuses.INVALID_FUNCTION,
+                                "\n".join(error.problems))
+    deployment = _controlled(("Deployment", meta["namespace"], meta["name"]),
+                             uid=meta.get("uid"), context=context)
+    if deployment is None:
+        return finish([source, _not_ready(
+            statuses.INVALID_FUNCTION,
+            "Nothing is deployed until the source is valid; see SourceValid.")])
+
+    # The children of the last valid spec are left alone, so the status keeps
+    # telling how they run and where they answer.
+    previous = cast(specs.RawFunctionStatus, body.get("status") or {})
+    service = _controlled(("Service", meta["namespace"], meta["name"]),
+                          uid=meta.get("uid"), context=context)
+    url = previous.get("url") if service is not None else None
+    ready = _not_ready(
+        statuses.INVALID_FUNCTION,
+        "The previous version keeps running; this change is not deployed until the "
+        "source is valid (see SourceValid).")
+    return finish([source, ready], rollout=statuses.rollout(deployment.raw_rollout), url=url)
+
+
+def _controlled(
+        key: observing.Key,
+        *,
+        uid: str | None,
+        context: Context,
+) -> observing.Observed | None:
+    """The child as last observed, if this Function controls it."""
+    observed = context.observations.get(key)
+    if observed is None or observed.controller_uid != uid:
+        return None
+    return observed
 
 
 def _not_ready(reason: str, message: str) -> statuses.Condition:
@@ -163,10 +202,20 @@ def _claim(
         taken.append(f"{key[0]} {key[2]!r}")
 
     if taken:
-        raise ConflictError(
-            f"{', '.join(taken)} already exist(s) and this Function does not own it, so "
-            "nothing was changed; delete or rename that object, or rename the Function."
+        raise ConflictError(_describe_taken(taken))
+
+
+def _describe_taken(taken: Sequence[str]) -> str:
+    if len(taken) == 1:
+        return (
+            f"{taken[0]} already exists and this Function does not own it, so nothing "
+            "was changed; delete or rename that object, or rename the Function."
         )
+    listed = f"{', '.join(taken[:-1])} and {taken[-1]}"
+    return (
+        f"{listed} already exist and this Function owns none of them, so nothing was "
+        "changed; delete or rename those objects, or rename the Function."
+    )
 
 
 def _apply(
@@ -183,10 +232,56 @@ def _apply(
 
     # Forced: the fields listed are the operator's by definition, and a hand edit
     # of one of them is exactly what this apply puts back.
-    applied = context.client.apply(raw, force=True)
+    try:
+        applied = context.client.apply(raw, force=True)
+    except clients.ApiError as error:
+        if error.status != 422:
+            raise
+        applied = _recreate(raw, error, context=context, logger=logger)
     context.observations.record_apply(key, desired_hash=desired_hash, raw=applied)
     logger.debug(f"Applied {key[0]} {key[2]!r}.")
     return True
+
+
+# Kinds whose object may be deleted and made anew when an apply cannot repair it.
+# A ConfigMap's mounted copies and a Service's endpoints come back within moments,
+# and an autoscaler only loses its history. A Deployment is left out: deleting it
+# stops every replica at once, so a hand edit would become an outage; its
+# ApplyFailed says what the API server refused, and deleting the Deployment by
+# hand lets the operator recreate it.
+RECREATABLE_KINDS = frozenset({"ConfigMap", "Service", "HorizontalPodAutoscaler"})
+
+
+def _recreate(
+        raw: Mapping[str, Any],
+        error: clients.ApiError,
+        *,
+        context: Context,
+        logger: Logger,
+) -> clients.RawObject:
+    """Delete and apply anew a child that a hand edit left beyond apply, or re-raise.
+
+    Server-side apply merges with what other field managers set and cannot take
+    away their list entries (a port list replaced by ``kubectl patch``, say), so
+    the merged object can be invalid although the operator's own one is not.
+    """
+    key = observing.key_of(raw)
+    observed = context.observations.get(key)
+    controller = observing.controller_of(raw) or {}
+    is_controlled = observed is not None and observed.controller_uid == controller.get("uid")
+    if key[0] not in RECREATABLE_KINDS or observed is None or not is_controlled:
+        raise error
+
+    # An object that is invalid on its own is the spec's fault: deleting the
+    # running child would then only take it away.
+    if not context.client.accepts_new(raw):
+        raise error
+    logger.warning(f"Recreating {key[0]} {key[2]!r}: a hand edit left it in a state that "
+                   f"applying cannot repair ({error.message}).")
+    context.client.delete(clients.KINDS[key[0]], namespace=key[1], name=key[2],
+                          uid=observed.uid)
+    context.observations.forget(key)
+    return context.client.apply(raw, force=True)
 
 
 def _remove_unwanted_autoscaler(

@@ -54,15 +54,31 @@ def load_table(path: Path) -> RuntimeTable:
     A value may also be the image alone (``python-fastapi3.12: registry/runtime:1.0``).
     """
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as error:
-        raise RuntimeTableError(f"cannot read the runtime table {str(path)!r}: {error}") from error
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        reason = getattr(error, "strerror", None) or str(error)
+        raise RuntimeTableError(
+            f"cannot read the runtime table {str(path)!r}: {reason}.") from error
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        raise RuntimeTableError(
+            f"the runtime table {str(path)!r} is not valid YAML: {_describe(error)}; "
+            f"write it as '{DEFAULT_RUNTIME}: {{image: {DEFAULT_IMAGE}}}'.") from error
     if not isinstance(raw, dict) or not raw:
         raise RuntimeTableError(
             f"the runtime table {str(path)!r} must map runtime names to images, "
             f"e.g. '{DEFAULT_RUNTIME}: {{image: {DEFAULT_IMAGE}}}'."
         )
     return RuntimeTable({str(name): _read_entry(str(name), value) for name, value in raw.items()})
+
+
+def _describe(error: yaml.YAMLError) -> str:
+    # PyYAML's own text spans several lines and quotes the file; one line is enough.
+    if isinstance(error, yaml.MarkedYAMLError) and error.problem_mark is not None:
+        mark = error.problem_mark
+        return f"{error.problem} at line {mark.line + 1}, column {mark.column + 1}"
+    return " ".join(str(error).split())
 
 
 def _read_entry(name: str, value: Any) -> Runtime:

@@ -60,6 +60,8 @@ DEFAULT_TIMEOUT = "180"
 HANDLER_PATTERN = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)\.([A-Za-z_][A-Za-z0-9_]*)$")
 TIMEOUT_PATTERN = re.compile(r"^[0-9]+$")
 CHECKSUM_PATTERN = re.compile(r"^sha256:([0-9a-fA-F]{64})$")
+NAME_PATTERN = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
+NAME_LIMIT = 63
 
 
 class InvalidFunctionError(Exception):
@@ -99,6 +101,7 @@ def read(body: Mapping[str, Any]) -> Function:
     spec = cast(RawFunctionSpec, body.get("spec") or {})
 
     problems: list[str] = []
+    _check_name(meta.get("name", ""), problems)
     handler = _read_handler(spec, problems)
     timeout = _read_timeout(spec, problems)
     source = _read_source(spec, problems)
@@ -133,6 +136,19 @@ def check_source(source: str, *, handler: str, filename: str) -> tuple[str, ...]
     """
     violations = checking.check_source(source, handler=handler, filename=filename)
     return tuple(violation.format(filename) for violation in violations)
+
+
+def _check_name(name: str, problems: list[str]) -> None:
+    # The CRD refuses such names at creation; a Function made before that rule
+    # still reaches here, and must fail before any child is named after it.
+    if len(name) <= NAME_LIMIT and NAME_PATTERN.match(name):
+        return
+    problems.append(
+        f"metadata.name is {name!r}; a Function's name also names its Service, so it "
+        f"must be a DNS-1035 label: at most {NAME_LIMIT} lowercase letters, digits and "
+        "'-', starting with a letter and ending with a letter or digit, such as "
+        "'get-greeting'. Recreate the Function under such a name."
+    )
 
 
 def _read_handler(spec: RawFunctionSpec, problems: list[str]) -> tuple[str, str] | None:

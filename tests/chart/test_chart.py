@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,14 @@ def helm(cluster: Any, *args: str) -> str:
     if result.returncode != 0:
         raise AssertionError(f"helm {' '.join(args)} failed:\n{result.stderr}{result.stdout}")
     return result.stdout
+
+
+def helm_refusal(cluster: Any, *args: str) -> str:
+    """The error of a helm command that must fail."""
+    result = subprocess.run([str(cluster.bin_dir / "helm"), *args], capture_output=True,
+                            text=True, timeout=120, check=False)
+    assert result.returncode != 0, f"helm {' '.join(args)} succeeded:\n{result.stdout}"
+    return result.stderr
 
 
 def render(cluster: Any, *values: str, namespace: str = "kubeless") -> list[dict[str, Any]]:
@@ -56,6 +65,65 @@ def test_rendered_chart_is_accepted_by_the_apiserver(cluster, namespace, values)
 
     assert "deployment.apps/kubeless-fastapi created (server dry run)" in output
     assert "validatingwebhookconfiguration" in output
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        pytest.param("webhook.failurePolicy=Maybe",
+                     "at '/webhook/failurePolicy': value must be one of 'Ignore', 'Fail'",
+                     id="failure-policy"),
+        pytest.param("webhook.timeoutSeconds=99",
+                     "at '/webhook/timeoutSeconds': maximum: got 99, want 30",
+                     id="webhook-timeout"),
+        pytest.param("workers=abc", "at '/workers': got string, want integer", id="workers"),
+        pytest.param("workers=0", "at '/workers': minimum: got 0, want 1", id="no-workers"),
+        pytest.param("health.port=abc", "at '/health/port': got string, want integer",
+                     id="health-port"),
+        pytest.param("runtimes.x.image=", "at '/runtimes/x/image': minLength",
+                     id="empty-image"),
+        pytest.param("runtimes.python-fastapi3\\.12=null",
+                     "at '/runtimes': minProperties: got 0, want 1", id="no-runtime"),
+        pytest.param("watchNamespaces=foo", "at '/watchNamespaces': got string, want array",
+                     id="namespaces-not-a-list"),
+        pytest.param("wokers=3", "additional properties 'wokers' not allowed",
+                     id="misspelt-key"),
+        pytest.param("metrics.port=8081",
+                     "health.port and metrics.port are both 8081; the operator listens on "
+                     "each separately, so give them different ports.", id="shared-port"),
+        pytest.param("webhook.port=9090", "metrics.port and webhook.port are both 9090",
+                     id="webhook-shares-metrics-port"),
+    ],
+)
+def test_nonsense_values_are_refused_with_a_readable_message(cluster, value, expected):
+    error = helm_refusal(cluster, "template", "kubeless-fastapi", str(CHART), "--set", value)
+
+    assert expected in error
+    assert "range can't iterate" not in error
+
+
+def test_a_port_is_free_to_reuse_while_the_webhook_that_had_it_is_off(cluster):
+    documents = render(cluster, "--set", "webhook.enabled=false,webhook.port=9090")
+
+    assert not of_kind(documents, "ValidatingWebhookConfiguration")
+
+
+def test_values_schema_describes_every_key_of_values_yaml():
+    values = yaml.safe_load((CHART / "values.yaml").read_text())
+    schema = json.loads((CHART / "values.schema.json").read_text())
+
+    def missing(raw: dict[str, Any], node: dict[str, Any], path: str) -> list[str]:
+        found = []
+        for key, value in raw.items():
+            child = node.get("properties", {}).get(key) or node.get("additionalProperties")
+            if not isinstance(child, dict):
+                found.append(f"{path}{key}")
+            elif isinstance(value, dict) and "properties" in child:
+                found += missing(value, child, f"{path}{key}.")
+        return found
+
+    assert schema["$schema"] == "http://json-schema.org/draft-07/schema#"
+    assert missing(values, schema, "") == []
 
 
 def test_chart_ships_the_project_crd():

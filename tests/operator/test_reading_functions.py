@@ -13,9 +13,9 @@ REPO = Path(__file__).resolve().parents[2]
 GREETING = (REPO / "examples" / "01-greeting" / "greeting.py").read_text()
 
 
-def body(**spec: Any) -> dict[str, Any]:
+def body(name: str = "f", **spec: Any) -> dict[str, Any]:
     return {
-        "metadata": {"name": "f", "namespace": "ns", "uid": "u", "generation": 1},
+        "metadata": {"name": name, "namespace": "ns", "uid": "u", "generation": 1},
         "spec": {"function": GREETING, "handler": "greeting.get_greeting",
                  "runtime": runtimes.DEFAULT_RUNTIME, **spec},
     }
@@ -54,6 +54,29 @@ def test_a_valid_function_reads_without_problems() -> None:
 def test_bad_spec_fields_are_named_with_what_is_accepted(
         spec: dict[str, Any], expected: str) -> None:
     assert any(expected in problem for problem in problems(**spec))
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        pytest.param("my.func", id="dot"),
+        pytest.param("f" * 64, id="64-characters"),
+        pytest.param("My-func", id="uppercase"),
+        pytest.param("9lives", id="leading-digit"),
+        pytest.param("func-", id="trailing-hyphen"),
+    ],
+)
+def test_a_name_that_cannot_name_a_service_is_a_problem(name: str) -> None:
+    with pytest.raises(specs.InvalidFunctionError) as error:
+        specs.read(body(name))
+
+    [problem] = error.value.problems
+    assert problem.startswith(f"metadata.name is {name!r}; ")
+    assert "DNS-1035 label" in problem
+
+
+def test_the_longest_dns_label_is_a_valid_name() -> None:
+    assert specs.read(body("f" * 63)).name == "f" * 63
 
 
 def test_contract_violations_name_the_file_and_line() -> None:

@@ -18,6 +18,7 @@ from function_helpers import (
     Functions,
     wait_for,
 )
+from kubernetes import client
 
 from kubeless_operator import builders, runtimes
 
@@ -51,6 +52,7 @@ def test_invalid_source_sets_ready_false_with_each_problem_and_creates_nothing(
     source_valid = functions.condition("broken", "SourceValid") or {}
 
     assert ready["status"] == "False"
+    assert ready["message"].startswith("Nothing is deployed until the source is valid")
     assert source_valid["status"] == "False"
     assert "greeting.py: FUNCTION_NAME is missing" in source_valid["message"]
     assert f"greeting.py:{line}: handler 'get_greeting' must accept" in source_valid["message"]
@@ -61,6 +63,38 @@ def test_invalid_source_sets_ready_false_with_each_problem_and_creates_nothing(
     time.sleep(3)
     assert (functions.get("broken") or {})["metadata"]["resourceVersion"] == version
     assert all(functions.read(kind, "broken") is None for kind in CHILDREN)
+
+
+@pytest.mark.parametrize(
+    "name",
+    [pytest.param("my.func", id="dot"), pytest.param("f" * 64, id="64-characters")],
+)
+def test_a_name_that_cannot_name_a_service_is_refused_at_apply(
+        functions: Functions, name: str) -> None:
+    with pytest.raises(client.ApiException) as error:
+        functions.create(name)
+
+    assert error.value.status == 422
+    assert f"'{name}' cannot name a Function" in str(error.value.body)
+    assert "DNS-1035 label" in str(error.value.body)
+    assert all(functions.read(kind, name) is None for kind in CHILDREN)
+
+
+def test_an_invalid_change_keeps_the_previous_version_running_and_says_so(
+        functions: Functions) -> None:
+    functions.create("kept")
+    status = functions.wait_ready("kept")["status"]
+    before = functions.read("Deployment", "kept") or {}
+
+    functions.patch("kept", {"spec": {"handler": "greeting.greet"}})
+    ready = functions.wait_reason("kept", "InvalidFunction")
+
+    assert ready["message"].startswith("The previous version keeps running; this change is "
+                                       "not deployed until the source is valid")
+    after = (functions.get("kept") or {})["status"]
+    assert after["url"] == status["url"]
+    assert (after["replicas"], after["readyReplicas"]) == (1, 1)
+    assert pod_hash(functions.read("Deployment", "kept") or {}) == pod_hash(before)
 
 
 def test_runtime_names_resolve_through_the_configured_runtime_table(
@@ -191,7 +225,9 @@ def test_an_object_the_function_does_not_own_is_never_changed(functions: Functio
     ready = functions.wait_reason("taken", "Conflict")
 
     assert ready["status"] == "False"
-    assert "ConfigMap 'taken'" in ready["message"]
+    assert ready["message"].startswith(
+        "ConfigMap 'taken' already exists and this Function does not own it, so nothing "
+        "was changed;")
     after = functions.read("ConfigMap", "taken") or {}
     assert after["metadata"]["resourceVersion"] == before["metadata"]["resourceVersion"]
     assert after["data"] == {"mine": "yes"}
@@ -201,6 +237,21 @@ def test_an_object_the_function_does_not_own_is_never_changed(functions: Functio
     # Once its owner removes the object, the name is free and the Function deploys.
     functions.core.delete_namespaced_config_map("taken", functions.namespace)
     functions.wait_ready("taken")
+
+
+def test_a_conflict_over_several_objects_names_them_all_in_one_sentence(
+        functions: Functions) -> None:
+    functions.core.create_namespaced_config_map(functions.namespace, {
+        "metadata": {"name": "crowded"}, "data": {"mine": "yes"}})
+    functions.core.create_namespaced_service(functions.namespace, {
+        "metadata": {"name": "crowded"}, "spec": {"ports": [{"port": 80}]}})
+    functions.create("crowded")
+
+    ready = functions.wait_reason("crowded", "Conflict")
+
+    assert ready["message"].startswith(
+        "ConfigMap 'crowded' and Service 'crowded' already exist and this Function owns "
+        "none of them, so nothing was changed;")
 
 
 def test_status_reports_generation_conditions_replicas_and_url_following_the_deployment(
@@ -250,6 +301,36 @@ def test_children_deleted_or_edited_by_hand_are_put_back_within_the_bound(
     wait_for(lambda: functions.read("Service", "repaired"),
              timeout=REPAIR_SECONDS, what="the deleted Service to be recreated")
     functions.wait_ready("repaired")
+
+
+def test_a_service_whose_ports_were_replaced_by_hand_is_made_anew(
+        functions: Functions) -> None:
+    functions.create("reported")
+    functions.wait_ready("reported")
+    service = functions.read("Service", "reported") or {}
+
+    # A merge patch replaces the whole list, and the entry it adds belongs to
+    # another field manager, which server-side apply cannot take away.
+    functions.core.patch_namespaced_service(
+        "reported", functions.namespace,
+        {"spec": {"ports": [{"port": 9999, "targetPort": 1}]}},
+        _content_type="application/merge-patch+json")
+
+    recreated = wait_for(
+        lambda: (s := functions.read("Service", "reported"))
+        and s["metadata"]["uid"] != service["metadata"]["uid"] and s,
+        timeout=REPAIR_SECONDS, what="the Service to be made anew")
+    assert [(p["port"], p["targetPort"]) for p in recreated["spec"]["ports"]] == [
+        (8080, 8080)]
+    functions.wait_ready("reported")
+
+    # A Service that is invalid on its own is the spec's fault: the running one stays.
+    functions.patch("reported", {"spec": {"service": {"ports": [
+        {"port": 70000, "targetPort": 8080}]}}})
+    refused = functions.wait_reason("reported", "ApplyFailed")
+    assert "70000" in refused["message"]
+    kept = functions.read("Service", "reported") or {}
+    assert kept["metadata"]["uid"] == recreated["metadata"]["uid"]
 
 
 def test_deleting_a_function_removes_its_children_through_owner_references(

@@ -40,10 +40,11 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
   verbs: [patch]
 # The children, applied server-side (a patch that creates). All objects of these
 # kinds are watched, not only the operator's: a name taken by someone else's object
-# must be seen, and never applied over.
+# must be seen, and never applied over. A ConfigMap or Service of a Function that
+# a hand edit left beyond repair by apply is deleted and made anew.
 - apiGroups: [""]
   resources: [configmaps, services]
-  verbs: [get, list, watch, create, patch]
+  verbs: [get, list, watch, create, patch, delete]
 - apiGroups: [apps]
   resources: [deployments]
   verbs: [get, list, watch, create, patch]
@@ -55,4 +56,21 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
 - apiGroups: [""]
   resources: [events]
   verbs: [create]
+{{- end -}}
+
+{{/* Fails the render when two of the operator's listeners share a port: the
+     schema checks each port alone, and the operator could not start. */}}
+{{- define "kubeless-fastapi.checkPorts" -}}
+{{- $ports := dict "health.port" .Values.health.port "metrics.port" .Values.metrics.port -}}
+{{- if .Values.webhook.enabled -}}
+{{- $_ := set $ports "webhook.port" .Values.webhook.port -}}
+{{- end -}}
+{{- $seen := dict -}}
+{{- range $key := keys $ports | sortAlpha -}}
+{{- $port := toString (get $ports $key) -}}
+{{- if hasKey $seen $port -}}
+{{- fail (printf "%s and %s are both %s; the operator listens on each separately, so give them different ports." (get $seen $port) $key $port) -}}
+{{- end -}}
+{{- $_ := set $seen $port $key -}}
+{{- end -}}
 {{- end -}}

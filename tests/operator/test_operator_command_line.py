@@ -1,0 +1,88 @@
+"""``kubeless-fastapi operator`` refuses bad options in one sentence, before it starts."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from function_helpers import free_port
+
+COMMAND = str(Path(sys.executable).parent / "kubeless-fastapi")
+PREFIX = "kubeless-fastapi operator: "
+
+
+def run_operator(*args: str) -> subprocess.CompletedProcess[str]:
+    # Loopback addresses on free ports, so only the option under test is wrong.
+    defaults = ["--health-address", f"127.0.0.1:{free_port()}",
+                "--metrics-address", f"127.0.0.1:{free_port()}"]
+    return subprocess.run([COMMAND, "operator", *defaults, *args], capture_output=True,
+                          text=True, timeout=60, check=False)
+
+
+def assert_refused(result: subprocess.CompletedProcess[str], *expected: str) -> None:
+    assert result.returncode == 2, result.stderr
+    assert result.stdout == ""
+    [line] = result.stderr.splitlines()
+    assert line.startswith(PREFIX)
+    assert line.endswith(".")
+    for text in expected:
+        assert text in line
+
+
+@pytest.fixture
+def taken_port() -> Iterator[int]:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen()
+        yield int(sock.getsockname()[1])
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        pytest.param(["--workers", "0"], ["--workers is 0", "at least 1"], id="no-workers"),
+        pytest.param(["--resync-seconds", "-1"], ["--resync-seconds is -1", "above zero"],
+                     id="negative-resync"),
+        pytest.param(["--resync-seconds", "nan"], ["--resync-seconds is nan"],
+                     id="nan-resync"),
+        pytest.param(["--cluster-domain", "bad domain"],
+                     ["--cluster-domain is 'bad domain'", "'cluster.local'"],
+                     id="domain-with-space"),
+        pytest.param(["--metrics-address", "127.0.0.1:70000"],
+                     ["--metrics-address is '127.0.0.1:70000'", "from 1 to 65535"],
+                     id="port-out-of-range"),
+    ],
+)
+def test_an_unusable_setting_is_refused_in_one_sentence(
+        args: list[str], expected: list[str]) -> None:
+    assert_refused(run_operator(*args), *expected)
+
+
+@pytest.mark.parametrize("option", ["--metrics-address", "--health-address"])
+def test_a_port_in_use_is_refused_in_one_sentence(option: str, taken_port: int) -> None:
+    result = run_operator(option, f"127.0.0.1:{taken_port}")
+
+    assert_refused(result, f"{option} is '127.0.0.1:{taken_port}'", "Address already in use",
+                   "choose a free port")
+
+
+def test_health_and_metrics_on_one_port_are_refused() -> None:
+    port = free_port()
+
+    result = run_operator("--health-address", f"127.0.0.1:{port}",
+                          "--metrics-address", f"0.0.0.0:{port}")
+
+    assert_refused(result, f"--health-address and --metrics-address both use port {port}")
+
+
+def test_a_runtime_table_that_is_not_yaml_is_refused_with_its_line(tmp_path: Path) -> None:
+    table = tmp_path / "runtimes.yaml"
+    table.write_text("python-fastapi3.12: [unclosed\nother: x: y\n")
+
+    result = run_operator("--runtimes", str(table))
+
+    assert_refused(result, f"the runtime table '{table}' is not valid YAML", "at line 2")
