@@ -117,7 +117,8 @@ def _check_metadata(scope: _ModuleScope) -> Iterator[Violation]:
     line = scope.assignment_lines[contract.PATH_CONSTANT]
     if not isinstance(literal, str) or not literal.startswith("/"):
         yield Violation(contract.function_path_invalid(_describe(path)), line)
-    elif literal.rstrip("/") in contract.RESERVED_PATHS or literal.startswith("/static-offline"):
+    elif (literal.rstrip("/") in contract.RESERVED_PATHS
+          or literal.startswith(contract.RESERVED_PREFIX)):
         yield Violation(contract.function_path_reserved(literal), line)
 
 

@@ -30,6 +30,8 @@ REFUSED_PARAMETER_KINDS = ("Body", "Form", "File", "Depends", "Security")
 
 # Routes of the runtime's own; a function served there could never be reached.
 RESERVED_PATHS = ("/healthz", "/readyz", "/metrics", "/docs", "/redoc", "/openapi.json")
+# Where the offline docs' scripts and styles are served from.
+RESERVED_PREFIX = "/static-offline-docs"
 # Annotations FastAPI cannot read from a query string, header, path or cookie.
 NON_SCALAR_TYPES = ("dict", "Dict", "Mapping", "MutableMapping")
 
