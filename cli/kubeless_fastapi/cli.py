@@ -68,7 +68,8 @@ def check(
     from kubeless_runtime import checking
 
     if not path.is_file():
-        _fail(f"{path}: no such file; pass the path of the function's .py file.", code=2)
+        problem = "is a folder" if path.is_dir() else "no such file"
+        _fail(f"{path}: {problem}; pass the path of the function's .py file.", code=2)
     violations = checking.check_file(path, handler=handler)
     for violation in violations:
         typer.echo(violation.format(str(path)), err=True)

@@ -142,6 +142,10 @@ def main(args: Sequence[str]) -> int:
     # Ownership comes from kopf's indexes once the operator runs (see handlers).
     memo.context = dataclasses.replace(memo.context, owner_of=memo.owner_of)
     namespaces = list(options.namespace)
+    # Said once at start: a misspelt namespace otherwise just looks like an idle operator.
+    logging.getLogger("kubeless_operator").info(
+        "Watching Functions in %s.",
+        "namespaces " + ", ".join(namespaces) if namespaces else "every namespace")
     settings = kopf.OperatorSettings()
     handlers.configure(settings)
     if namespaces and not any(glob.has_magic(pattern) for pattern in namespaces):

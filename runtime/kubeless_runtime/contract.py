@@ -157,7 +157,10 @@ def handler_signature(handler: str) -> str:
 
 
 def missing_model(name: str, rules: MethodRules, classes: Iterable[str]) -> str:
-    close = difflib.get_close_matches(name, list(classes), n=1, cutoff=0.6)
+    # A close name that is itself one of the method's models is no rename candidate:
+    # PostRequest is not a misspelt PostResponse.
+    candidates = [c for c in classes if c not in rules.model_names]
+    close = difflib.get_close_matches(name, candidates, n=1, cutoff=0.6)
     hint = f"; rename {close[0]!r} to {name!r}" if close else ""
     role = "response" if name == rules.response_model else "request body"
     return (

@@ -65,6 +65,16 @@ def test_models_may_inherit_from_a_model_of_the_module():
     assert checking.check_source(source, handler="get_echo") == []
 
 
+def test_missing_request_model_is_not_blamed_on_the_response_model():
+    source = VALID.replace("class GetResponse(BaseModel):\n    text: str",
+                           "class PostResponse(BaseModel):\n    text: str")
+
+    messages = [v.message for v in checking.check_source(source, handler="post_echo_x")]
+
+    assert any("need a pydantic model named 'PostRequest'" in m and "rename" not in m
+               for m in messages)
+
+
 def test_module_with_a_byte_order_mark_is_read_as_python_reads_it(tmp_path: Path):
     module = tmp_path / "echo.py"
     module.write_text(VALID, encoding="utf-8-sig")
