@@ -12,7 +12,6 @@ import base64
 import contextlib
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -25,17 +24,12 @@ import pytest
 import yaml
 
 from tests.chart.test_chart import CHART, helm, of_kind, render
+from tests.processes import free_port, stop
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLES = sorted(REPO.glob("examples/*/function.yaml"))
 COMMAND = str(Path(sys.executable).parent / "kubeless-fastapi")
 REFUSALS = ("forbidden", "Forbidden", " 403")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture
@@ -102,11 +96,7 @@ def operator_as_the_chart_runs_it(
     try:
         yield log
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
+        stop(process)
 
 
 def apply_examples_and_wait_until_ready(cluster: Any, namespace: str, log: Path) -> None:

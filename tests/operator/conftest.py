@@ -21,9 +21,9 @@ from function_helpers import (
     Functions,
     Operator,
     answers,
-    free_port,
     wait_for,
 )
+from tests.processes import free_port, stop
 
 from kubeless_operator import runtimes
 
@@ -55,11 +55,7 @@ def operator(cluster: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator
                  what=lambda: f"the operator's health endpoint\n{this.tail()}")
         yield this
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
+        stop(process)
 
 
 @pytest.fixture

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import socket
 import subprocess
 import time
 import urllib.request
@@ -29,12 +28,6 @@ EXTRA_IMAGE = "example.test/runtime:extra"
 REPAIR_SECONDS = 10.0
 
 T = TypeVar("T")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclasses.dataclass

@@ -17,7 +17,8 @@ from typing import Any
 
 import httpx
 import pytest
-from function_helpers import Functions, free_port, wait_for
+from function_helpers import Functions, wait_for
+from tests.processes import free_port
 
 pytestmark = pytest.mark.cluster
 

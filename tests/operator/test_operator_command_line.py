@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from function_helpers import free_port
+from tests.processes import free_port
 
 COMMAND = str(Path(sys.executable).parent / "kubeless-fastapi")
 PREFIX = "kubeless-fastapi operator: "

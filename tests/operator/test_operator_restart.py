@@ -12,8 +12,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from function_helpers import Functions, Operator, answers, free_port, wait_for
+from function_helpers import Functions, Operator, answers, wait_for
 from kubernetes import client
+from tests.processes import free_port
 
 pytestmark = pytest.mark.cluster
 

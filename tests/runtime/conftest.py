@@ -5,7 +5,6 @@ from __future__ import annotations
 import dataclasses
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -14,6 +13,8 @@ from pathlib import Path
 
 import httpx
 import pytest
+
+from tests.processes import free_port
 
 FUNCTIONS = Path(__file__).parent / "functions"
 EXAMPLES = Path(__file__).parents[2] / "examples"
@@ -53,12 +54,6 @@ class Runtime:
             except subprocess.TimeoutExpired:
                 self.process.kill()
         return self.process.wait()
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def start_runtime(
