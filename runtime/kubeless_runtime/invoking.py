@@ -47,10 +47,6 @@ class HandlerRunner:
         self._stuck = 0
 
     @property
-    def stuck_threads(self) -> int:
-        return self._stuck
-
-    @property
     def exhausted(self) -> bool:
         """Every worker thread is held by a handler whose call has timed out."""
         return not self.is_async and self._stuck >= self.worker_threads

@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.processes import free_port
+from tests.processes import free_port, stop
 
 FUNCTIONS = Path(__file__).parent / "functions"
 EXAMPLES = Path(__file__).parents[2] / "examples"
@@ -47,13 +47,7 @@ class Runtime:
         return log
 
     def stop(self) -> int:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-        return self.process.wait()
+        return stop(self.process, timeout=15)
 
 
 def start_runtime(
