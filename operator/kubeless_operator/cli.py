@@ -10,7 +10,6 @@ import argparse
 import asyncio
 import concurrent.futures
 import dataclasses
-import glob
 import logging
 import math
 import os
@@ -31,6 +30,7 @@ from kubeless_operator import (
     observing,
     reconciling,
     runtimes,
+    scope,
 )
 
 PORT_LIMIT = 65535
@@ -95,6 +95,7 @@ def main(args: Sequence[str]) -> int:
         table = (runtimes.load_table(options.runtimes) if options.runtimes
                  else runtimes.default_table())
         _check_settings(options)
+        namespaces = scope.NamespaceScope.parse(options.namespace)
         metrics_host, metrics_port = _address(options.metrics_address, "--metrics-address")
         health = _address(options.health_address, "--health-address")
         webhook = _webhook_options(options)
@@ -138,17 +139,16 @@ def main(args: Sequence[str]) -> int:
             max_workers=options.workers, thread_name_prefix="reconcile"),
         workers=options.workers,
         resync_seconds=options.resync_seconds,
+        scope=namespaces,
     )
     # Ownership comes from kopf's indexes once the operator runs (see handlers).
     memo.context = dataclasses.replace(memo.context, owner_of=memo.owner_of)
-    namespaces = list(options.namespace)
     # Said once at start: a misspelt namespace otherwise just looks like an idle operator.
-    logging.getLogger("kubeless_operator").info(
-        "Watching Functions in %s.",
-        "namespaces " + ", ".join(namespaces) if namespaces else "every namespace")
+    logging.getLogger("kubeless_operator").info("Watching Functions in %s.",
+                                                namespaces.describe())
     settings = kopf.OperatorSettings()
     handlers.configure(settings)
-    if namespaces and not any(glob.has_magic(pattern) for pattern in namespaces):
+    if namespaces.names:
         # Named namespaces need no discovery of namespaces or CRDs, and a
         # namespaced install's Roles allow no cluster-scoped request for them.
         settings.scanning.disabled = True
@@ -162,8 +162,8 @@ def main(args: Sequence[str]) -> int:
     asyncio.run(kopf.operator(
         settings=settings,
         memo=memo,
-        clusterwide=not namespaces,
-        namespaces=namespaces,
+        clusterwide=not namespaces.names,
+        namespaces=namespaces.names,
         liveness_endpoint=f"http://{options.health_address}/healthz",
     ))
     api_client.close()  # type: ignore[no-untyped-call]

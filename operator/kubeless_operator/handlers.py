@@ -27,6 +27,7 @@ from kubeless_operator import (
     persistence,
     queueing,
     reconciling,
+    scope,
 )
 
 FunctionKey = tuple[str, str]  # namespace, name
@@ -50,6 +51,7 @@ class Memo:
     executor: concurrent.futures.ThreadPoolExecutor
     workers: int = 8
     resync_seconds: float = 300.0
+    scope: scope.NamespaceScope = dataclasses.field(default_factory=scope.NamespaceScope)
     queue: queueing.WorkQueue[FunctionKey] = dataclasses.field(
         default_factory=queueing.WorkQueue)
     functions: MutableMapping[FunctionKey, Mapping[str, Any]] = dataclasses.field(
@@ -83,6 +85,11 @@ def configure(settings: kopf.OperatorSettings) -> None:
     settings.persistence.progress_storage = persistence.NoProgressStorage()
 
 
+def _in_scope(namespace: str | None, memo: Memo, **_: Any) -> bool:
+    # Only matters when a --namespace glob made kopf watch cluster-wide (see scope).
+    return memo.scope.covers(namespace)
+
+
 async def _index_owner(body: kopf.Body, **_: Any) -> dict[tuple[str, str], str]:
     controller = observing.controller_of(body)
     owner = str(controller.get("uid", "")) if controller else ""
@@ -94,7 +101,7 @@ async def _index_owner(body: kopf.Body, **_: Any) -> dict[tuple[str, str], str]:
 # kopf fills these indexes from its initial listings before any handler runs, so
 # a missing name really is free (as far as the watch has seen).
 for _resource, _index_id in CHILD_RESOURCES.values():
-    kopf.index(*_resource, id=_index_id)(_index_owner)
+    kopf.index(*_resource, id=_index_id, when=_in_scope)(_index_owner)
 
 
 @kopf.on.startup()
@@ -117,7 +124,7 @@ async def stop_workers(memo: Memo, **_: Any) -> None:
 
 # The handlers are coroutines so that kopf runs them on the event loop, where the
 # work queue lives; kopf would hand plain functions to a thread, at a cost per event.
-@kopf.on.event(builders.GROUP, builders.VERSION, builders.PLURAL)
+@kopf.on.event(builders.GROUP, builders.VERSION, builders.PLURAL, when=_in_scope)
 async def function_event(type: str | None, body: kopf.Body, memo: Memo, **_: Any) -> None:
     meta = body.metadata
     key: FunctionKey = (meta.namespace or "", meta.name or "")
@@ -159,7 +166,7 @@ async def _child_event(type: str | None, body: kopf.Body, memo: Memo, **_: Any) 
 
 
 for _resource, _index_id in CHILD_RESOURCES.values():
-    kopf.on.event(*_resource, id=f"child-{_resource[-1]}")(_child_event)
+    kopf.on.event(*_resource, id=f"child-{_resource[-1]}", when=_in_scope)(_child_event)
 
 
 def _remember(memo: Memo, key: FunctionKey, raw: Mapping[str, Any]) -> None:

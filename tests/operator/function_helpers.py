@@ -135,6 +135,12 @@ class Functions:
         self.wait_reason(name, "ReplicasReady", timeout=timeout)
         return self.get(name) or {}
 
+    def wait_child(self, kind: str, name: str, *, timeout: float = 30) -> dict[str, Any]:
+        """The child once it exists; on timeout, what the Function and the operator say."""
+        return wait_for(lambda: self.read(kind, name), timeout=timeout, what=lambda: (
+            f"the {kind} {name!r}; the Function's status is "
+            f"{(self.get(name) or {}).get('status')}\noperator log:\n{self.operator.tail()}"))
+
     def read(self, kind: str, name: str) -> dict[str, Any] | None:
         reader = {
             "ConfigMap": self.core.read_namespaced_config_map,

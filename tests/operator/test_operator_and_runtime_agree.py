@@ -68,8 +68,8 @@ def served(functions: Functions, tmp_path: Path) -> Iterator[tuple[str, dict[str
     port = free_port()
     functions.create("agree", timeout="12",
                      service={"ports": [{"port": 80, "targetPort": port}]})
-    deployment = wait_for(lambda: functions.read("Deployment", "agree"), what="the Deployment")
-    config_map = wait_for(lambda: functions.read("ConfigMap", "agree"), what="the ConfigMap")
+    deployment = functions.wait_child("Deployment", "agree")
+    config_map = functions.wait_child("ConfigMap", "agree")
     pod = deployment["spec"]["template"]["spec"]
     [container] = [c for c in pod["containers"] if c["name"] == "agree"]
 

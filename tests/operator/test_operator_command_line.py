@@ -55,6 +55,11 @@ def taken_port() -> Iterator[int]:
         pytest.param(["--metrics-address", "127.0.0.1:70000"],
                      ["--metrics-address is '127.0.0.1:70000'", "from 1 to 65535"],
                      id="port-out-of-range"),
+        pytest.param(["--namespace", "Team_A"],
+                     ["--namespace 'Team_A' is neither a namespace name nor a glob", "'team-*'"],
+                     id="namespace-not-a-name"),
+        pytest.param(["--namespace", "!kube-system"], ["--namespace '!kube-system'"],
+                     id="namespace-exclusion"),
     ],
 )
 def test_an_unusable_setting_is_refused_in_one_sentence(

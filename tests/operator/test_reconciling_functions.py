@@ -104,8 +104,8 @@ def test_runtime_names_resolve_through_the_configured_runtime_table(
     functions.create("old-runtime", runtime="python3.7")
 
     unknown = functions.wait_reason("old-runtime", "UnknownRuntime")
-    wait_for(lambda: functions.read("Deployment", "extra-runtime"), what="the Deployment")
-    default = wait_for(lambda: functions.read("Deployment", "default-runtime"))
+    functions.wait_child("Deployment", "extra-runtime")
+    default = functions.wait_child("Deployment", "default-runtime")
     extra = functions.read("Deployment", "extra-runtime") or {}
 
     assert container_of(default, "default-runtime")["image"] == runtimes.DEFAULT_IMAGE
@@ -181,8 +181,7 @@ def test_autoscaler_is_applied_when_asked_and_removed_when_the_field_goes(
         {"type": "Resource", "resource": {"name": "cpu", "targetAverageUtilization": 60}}]}}
     functions.create("scaled", horizontalPodAutoscaler=autoscaler)
 
-    hpa = wait_for(lambda: functions.read("HorizontalPodAutoscaler", "scaled"),
-                   what="the autoscaler")
+    hpa = functions.wait_child("HorizontalPodAutoscaler", "scaled")
     assert hpa["apiVersion"] == "autoscaling/v2"
     assert hpa["spec"]["scaleTargetRef"]["name"] == "scaled"
     assert hpa["spec"]["metrics"][0]["resource"]["target"]["averageUtilization"] == 60
