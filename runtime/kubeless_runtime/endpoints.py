@@ -121,7 +121,9 @@ async def _call(
         )
         return json_error(408, f"The function did not finish within its time limit "
                                f"({runner.timeout:g} s).")
-    except Exception:
+    except (Exception, SystemExit, KeyboardInterrupt):
+        # sys.exit() or a stray KeyboardInterrupt in a handler is the handler's own
+        # failure: uvicorn owns the signals, so neither can mean "stop the server".
         logger.exception(
             "Function %r failed on %s %s.", function.name, request.method, request.url.path,
             extra={"function": function.name, "method": request.method,

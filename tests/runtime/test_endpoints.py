@@ -179,6 +179,25 @@ def test_handler_exception_is_a_generic_500_with_the_traceback_logged(serve: Ser
     assert "ValueError: the order book is on fire" in log
 
 
+@pytest.mark.parametrize(("handler", "raised"), [
+    ("get_exiting_order", "SystemExit: the order book closed"),
+    ("get_interrupted_order", "KeyboardInterrupt"),
+])
+def test_a_handler_exiting_or_interrupted_is_a_failed_call_not_a_stop(
+        serve: ServeFunction, handler: str, raised: str):
+    runtime = serve("orders", handler)
+
+    answer = runtime.client.get("/9")
+    health = runtime.client.get("/healthz")
+    metrics = runtime.client.get("/metrics").text
+
+    assert answer.status_code == 500
+    assert answer.json() == {"detail": "The function failed; its log has the details."}
+    assert health.status_code == 200
+    assert 'function_failures_total{method="GET"} 1.0' in metrics
+    assert raised in runtime.wait_for_log(raised)
+
+
 def test_result_that_does_not_fit_the_model_is_a_500_naming_the_fields(serve: ServeFunction):
     runtime = serve("orders", "get_misshapen_order")
 

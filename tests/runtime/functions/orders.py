@@ -1,6 +1,7 @@
 """One module with a handler for every method, and a few misbehaving ones."""
 
 import asyncio
+import sys
 import time
 from dataclasses import dataclass
 
@@ -107,6 +108,14 @@ def get_missing_order(event, context):
 
 def get_crashing_order(event, context):
     raise ValueError("the order book is on fire")
+
+
+def get_exiting_order(event, context):
+    sys.exit("the order book closed")
+
+
+async def get_interrupted_order(event, context):
+    raise KeyboardInterrupt
 
 
 def get_misshapen_order(event, context):
