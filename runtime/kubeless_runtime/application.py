@@ -84,10 +84,11 @@ def create_app(function: Function, settings: Settings) -> FastAPI:
         "runtime": settings.runtime,
         "memory-limit": settings.memory_limit,
     }
+    function_endpoint = endpoints.build_endpoint(
+        function, runner=runner, metrics=function_metrics, context=context)
     app.add_api_route(
         function.path,
-        endpoints.build_endpoint(function, runner=runner, metrics=function_metrics,
-                                 context=context),
+        function_endpoint,
         methods=[function.rules.http_method],
         summary=function.summary,
         response_model=function.response_model,
@@ -104,6 +105,15 @@ def create_app(function: Function, settings: Settings) -> FastAPI:
     async def unexpected_error(request: Request, error: Exception) -> Response:
         # Handler failures are answered in the endpoint; reaching this means a
         # failure around it. The caller still gets JSON, the log gets the trace.
+        if request.scope.get("endpoint") is function_endpoint:
+            # FastAPI builds the request model before the endpoint runs, so a model
+            # validator raising something other than a validation error ends here.
+            # That is the function's code failing, and counted as such.
+            function_metrics.calls.inc()
+            function_metrics.failures.inc()
+            logger.error("Function %r failed reading the request on %s %s.", function.name,
+                         request.method, request.url.path, exc_info=error)
+            return json_error(500, "The function failed; its log has the details.")
         logger.error("Unexpected error on %s %s.", request.method, request.url.path,
                      exc_info=error)
         return json_error(500, "Internal server error.")

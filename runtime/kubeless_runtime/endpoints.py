@@ -74,15 +74,20 @@ def build_endpoint(
     async def endpoint(**arguments: Any) -> Response:
         request: Request = arguments.pop(_REQUEST)
         data = arguments.pop(_BODY, None)
-        params = function.params(**{name: arguments[name] for name in field_names})
-        if is_get:
-            request.state.params = params
-            event: Any = request
-        else:
-            if data is None and function.request_model is not None:
-                data = function.request_model()  # an optional body that was left out
-            event = Event(request=request, data=data, params=params)
-        return await _call(function, runner, metrics, event, context)
+
+        # Built inside the call's error handling: Params and the request model are
+        # the function's code too, and may raise like its handler.
+        def make_event() -> Any:
+            params = function.params(**{name: arguments[name] for name in field_names})
+            if is_get:
+                request.state.params = params
+                return request
+            body = data
+            if body is None and function.request_model is not None:
+                body = function.request_model()  # an optional body that was left out
+            return Event(request=request, data=body, params=params)
+
+        return await _call(function, runner, metrics, request, make_event, context)
 
     endpoint.__signature__ = _signature(function)  # type: ignore[attr-defined]
     endpoint.__name__ = function.handler_name
@@ -93,16 +98,16 @@ async def _call(
         function: Function,
         runner: HandlerRunner,
         metrics: FunctionMetrics,
-        event: Any,
+        request: Request,
+        make_event: Callable[[], Any],
         context: dict[str, Any],
 ) -> Response:
-    request: Request = event if isinstance(event, Request) else event.request
     metrics.calls.inc()
     metrics.in_flight.inc()
     started = time.perf_counter()
     status_code = 500
     try:
-        result = await runner.call(event, dict(context))
+        result = await runner.call(make_event(), dict(context))
         response = _render(function, result, request)
         status_code = response.status_code
         return response

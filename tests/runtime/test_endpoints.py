@@ -198,6 +198,28 @@ def test_a_handler_exiting_or_interrupted_is_a_failed_call_not_a_stop(
     assert raised in runtime.wait_for_log(raised)
 
 
+def test_request_model_or_params_raising_is_a_counted_500_with_the_trace_logged(
+        serve: ServeFunction):
+    runtime = serve("fussy", "post_note")
+
+    model_raised = runtime.client.post("/", json={"note": "explode"})
+    params_raised = runtime.client.post("/", json={"note": "fine"}, params={"mode": "boom"})
+    no_body = runtime.client.post("/", params={"mode": "boom"})
+    fine = runtime.client.post("/", json={"note": "fine"})
+    metrics = runtime.client.get("/metrics").text
+
+    for answer in (model_raised, params_raised, no_body):
+        assert answer.status_code == 500
+        assert answer.json() == {"detail": "The function failed; its log has the details."}
+    assert fine.json() == {"note": "fine"}
+    assert 'function_calls_total{method="POST"} 4.0' in metrics
+    assert 'function_failures_total{method="POST"} 3.0' in metrics
+    log = runtime.wait_for_log("params blew up")
+    assert "Function 'fussy' failed reading the request on POST /." in log
+    assert "RuntimeError: the request model blew up" in log
+    assert "Function 'fussy' failed on POST /." in log
+
+
 def test_result_that_does_not_fit_the_model_is_a_500_naming_the_fields(serve: ServeFunction):
     runtime = serve("orders", "get_misshapen_order")
 
