@@ -48,6 +48,10 @@ class Rollout:
 
     def condition(self, *, url: str) -> Condition:
         counts = f"{self.ready}/{self.desired} replicas ready"
+        if self.ready > self.desired:
+            # A hand-scaled Deployment being set back, or an old ReplicaSet's pods
+            # still ready: "3/1 ready" would read as a miscount.
+            counts = f"{self.ready} replicas ready, scaling down to {self.desired}"
         if self.failure is not None:
             return Condition(READY, False, DEPLOYMENT_FAILED, f"{counts}; {self.failure}")
         if self.is_complete:

@@ -91,6 +91,15 @@ def test_ready_follows_the_deployments_own_status(status: dict[str, Any], reason
     assert condition.status is (reason == statuses.REPLICAS_READY)
 
 
+def test_more_ready_replicas_than_wanted_read_as_a_scale_down() -> None:
+    scaled_by_hand = deployment(observedGeneration=2, replicas=3, updatedReplicas=3,
+                                availableReplicas=3, readyReplicas=3)
+
+    condition = statuses.rollout(scaled_by_hand).condition(url="http://f")
+
+    assert condition.message.startswith("3 replicas ready, scaling down to 2; ")
+
+
 def test_a_condition_keeps_its_transition_time_while_it_holds() -> None:
     ready = statuses.Condition(statuses.READY, True, statuses.REPLICAS_READY, "ok")
     first = statuses.build(generation=1, conditions=[ready], previous={},
