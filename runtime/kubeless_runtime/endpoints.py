@@ -22,7 +22,11 @@ from fastapi import params as fastapi_params
 from pydantic import BaseModel, ValidationError
 from starlette.exceptions import HTTPException
 
-from kubeless_runtime.invoking import HandlerRunner, TimeLimitExceededError
+from kubeless_runtime.invoking import (
+    HandlerRunner,
+    TimeLimitExceededError,
+    WorkersExhaustedError,
+)
 from kubeless_runtime.loading import Function
 from kubeless_runtime.metrics import FunctionMetrics
 
@@ -126,6 +130,17 @@ async def _call(
         )
         return json_error(408, f"The function did not finish within its time limit "
                                f"({runner.timeout:g} s).")
+    except WorkersExhaustedError:
+        status_code = 503
+        logger.error(
+            "Function %r refused a call on %s %s: all %d worker threads are held by "
+            "timed-out calls.", function.name, request.method, request.url.path,
+            runner.worker_threads,
+            extra={"function": function.name, "method": request.method,
+                   "path": request.url.path},
+        )
+        return json_error(503, f"All {runner.worker_threads} worker threads are held by "
+                               "calls that exceeded their time limit; try again later.")
     except (Exception, SystemExit, KeyboardInterrupt):
         # sys.exit() or a stray KeyboardInterrupt in a handler is the handler's own
         # failure: uvicorn owns the signals, so neither can mean "stop the server".

@@ -4,7 +4,8 @@ Python cannot stop a thread, so a synchronous handler that outlives its time
 limit keeps its worker thread until it returns by itself; the caller has had its
 408 long before. Such threads are counted. The pool is bounded, so stuck
 handlers can only take so much, and when they hold every worker the runtime
-reports itself unhealthy and the kubelet restarts the pod.
+reports itself unhealthy, so the kubelet restarts the pod, and refuses new calls
+at once rather than letting them queue for a thread until their own limit.
 """
 
 from __future__ import annotations
@@ -23,6 +24,10 @@ logger = logging.getLogger("kubeless_runtime.invoking")
 
 class TimeLimitExceededError(Exception):
     """A call ran past the function's time limit."""
+
+
+class WorkersExhaustedError(Exception):
+    """Every worker thread is held by a timed-out call, so none can take this one."""
 
 
 class HandlerRunner:
@@ -59,6 +64,8 @@ class HandlerRunner:
             except TimeoutError:
                 raise TimeLimitExceededError from None
 
+        if self.exhausted:
+            raise WorkersExhaustedError
         future = self._pool.submit(self.handler, event, context)
         try:
             return await asyncio.wait_for(asyncio.wrap_future(future), self.timeout)

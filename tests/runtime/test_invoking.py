@@ -63,15 +63,23 @@ def test_stuck_handlers_holding_every_thread_turn_health_bad_until_they_return(
 
     timed_out = runtime.client.get("/1", params={"sleep": 2.5})
     while_stuck = runtime.client.get("/healthz")
+    refused = runtime.client.get("/2")
     metrics = runtime.client.get("/metrics").text
     time.sleep(2.5)
     after = runtime.client.get("/healthz")
+    served = runtime.client.get("/3")
 
     assert timed_out.status_code == 408
     assert while_stuck.status_code == 503
     assert "worker threads are held" in while_stuck.json()["detail"]
+    # Refused at once, not queued behind the stuck thread until its own limit.
+    assert refused.status_code == 503
+    assert refused.json() == {"detail": "All 1 worker threads are held by calls that "
+                                        "exceeded their time limit; try again later."}
     assert "function_stuck_threads 1.0" in metrics
+    assert 'function_failures_total{method="GET"} 2.0' in metrics
     assert after.status_code == 200
+    assert served.status_code == 200
     assert "1 of 1 worker threads are held by timed-out calls" in runtime.log()
 
 
