@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import math
+import socket
 
 import uvicorn
 
@@ -19,7 +20,8 @@ _SHUTDOWN_GRACE = 2.0
 
 
 def serve(settings: Settings) -> int:
-    """Serve until stopped; the exit status is 1 for a module that breaks the contract."""
+    """Serve until stopped; the exit status is 1 for a module that breaks the
+    contract and 2 for an address that cannot be listened on."""
     logs.configure(log_format=settings.log_format, level=settings.log_level)
     try:
         function = loading.load(
@@ -41,6 +43,12 @@ def serve(settings: Settings) -> int:
         logger.error("%s cannot be served: FastAPI refused its route: %s",
                      function.filename, " ".join(str(error).split()))
         return 1
+    problem = _listen_problem(settings.host, settings.port)
+    if problem is not None:
+        # uvicorn would report it only after starting the app, among its startup lines.
+        logger.error("Cannot listen on %s:%d: %s; choose another --port (or FUNC_PORT) "
+                     "or --host.", settings.host, settings.port, problem)
+        return 2
     config = uvicorn.Config(
         app,
         host=settings.host,
@@ -53,3 +61,16 @@ def serve(settings: Settings) -> int:
     server = uvicorn.Server(config)
     server.run()
     return 0 if server.started else 1
+
+
+def _listen_problem(host: str, port: int) -> str | None:
+    """Why the server could not bind ``host:port`` now, or None if it could."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    try:
+        with socket.socket(family, socket.SOCK_STREAM) as probe:
+            # As uvicorn binds: a port left in TIME_WAIT by a previous run is usable.
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind((host, port))
+    except OSError as error:
+        return (error.strerror or str(error)).lower()
+    return None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 
 import pytest
@@ -77,6 +78,24 @@ def test_missing_kubeless_environment_is_explained():
 
     assert result.returncode == 2
     assert "MOD_NAME is not set" in result.stderr
+
+
+def test_a_port_in_use_is_refused_in_one_line(tmp_path: Path):
+    module = tmp_path / "echo.py"
+    module.write_text(VALID)
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+
+        result = run_command("serve", str(module), "--handler", "get_echo",
+                             "--port", str(port))
+
+    assert result.returncode == 2
+    assert f"Cannot listen on 127.0.0.1:{port}: address already in use; choose another " \
+           "--port (or FUNC_PORT) or --host." in result.stderr
+    assert "Traceback" not in result.stderr
+    assert "Started server process" not in result.stderr
 
 
 def test_function_file_named_like_a_standard_module_still_loads(tmp_path: Path, serve):
