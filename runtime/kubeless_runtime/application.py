@@ -7,11 +7,15 @@ description, the handler's context, the metrics it counts into.
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI, Request, Response
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
 from fastapi_offline import FastAPIOffline
 
 from kubeless_runtime import endpoints, metrics
@@ -101,6 +105,14 @@ def create_app(function: Function, settings: Settings) -> FastAPI:
         operation_id=function.handler_name,
     )
 
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(request: Request, error: RequestValidationError) -> Response:
+        # FastAPI's own answer, except that a NaN or Infinity the caller sent (Python's
+        # JSON reader accepts them) is echoed as a string: JSON has no such numbers,
+        # and rendering them would turn the caller's 422 into our 500.
+        detail = _finite(jsonable_encoder(error.errors()))
+        return JSONResponse(status_code=422, content={"detail": detail})
+
     @app.exception_handler(Exception)
     async def unexpected_error(request: Request, error: Exception) -> Response:
         # Handler failures are answered in the endpoint; reaching this means a
@@ -121,3 +133,14 @@ def create_app(function: Function, settings: Settings) -> FastAPI:
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(AccessLogMiddleware)
     return app
+
+
+def _finite(value: Any) -> Any:
+    """``value`` with every non-finite float replaced by its JSON-like spelling."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
+    if isinstance(value, dict):
+        return {key: _finite(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_finite(item) for item in value]
+    return value

@@ -9,6 +9,7 @@ of the contract.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import inspect
 import logging
@@ -35,6 +36,9 @@ logger = logging.getLogger("kubeless_runtime.endpoints")
 # Names of our own endpoint parameters; a Params field can never be called this.
 _REQUEST = "kubeless_request__"
 _BODY = "kubeless_body__"
+
+# Statuses a handler's HTTPException may answer with; others break the HTTP server.
+_ANSWERABLE_STATUSES = range(200, 600)
 
 _PARAMETER_MARKERS = (
     fastapi_params.Query, fastapi_params.Header, fastapi_params.Path, fastapi_params.Cookie,
@@ -110,24 +114,28 @@ async def _call(
     metrics.in_flight.inc()
     started = time.perf_counter()
     status_code = 500
+    # Every log line about a call carries these as structured fields too.
+    where = {"function": function.name, "method": request.method, "path": request.url.path}
     try:
         result = await runner.call(make_event(), dict(context))
         response = _render(function, result, request)
         status_code = response.status_code
         return response
     except HTTPException as error:
+        if not _ANSWERABLE_STATUSES.start <= error.status_code < _ANSWERABLE_STATUSES.stop:
+            logger.error(
+                "Function %r raised HTTPException(%d) on %s %s; a response status must "
+                "be from 200 to 599.", function.name, error.status_code, request.method,
+                request.url.path, extra=where)
+            return json_error(500, "The function failed; its log has the details.")
         # The handler chose its answer; FastAPI renders it with its headers.
         status_code = error.status_code
         raise
     except TimeLimitExceededError:
         status_code = 408
         metrics.timeouts.inc()
-        logger.error(
-            "Function %r timed out after %g s on %s %s.",
-            function.name, runner.timeout, request.method, request.url.path,
-            extra={"function": function.name, "method": request.method,
-                   "path": request.url.path},
-        )
+        logger.error("Function %r timed out after %g s on %s %s.", function.name,
+                     runner.timeout, request.method, request.url.path, extra=where)
         return json_error(408, f"The function did not finish within its time limit "
                                f"({runner.timeout:g} s).")
     except WorkersExhaustedError:
@@ -135,20 +143,18 @@ async def _call(
         logger.error(
             "Function %r refused a call on %s %s: all %d worker threads are held by "
             "timed-out calls.", function.name, request.method, request.url.path,
-            runner.worker_threads,
-            extra={"function": function.name, "method": request.method,
-                   "path": request.url.path},
-        )
+            runner.worker_threads, extra=where)
         return json_error(503, f"All {runner.worker_threads} worker threads are held by "
                                "calls that exceeded their time limit; try again later.")
-    except (Exception, SystemExit, KeyboardInterrupt):
-        # sys.exit() or a stray KeyboardInterrupt in a handler is the handler's own
-        # failure: uvicorn owns the signals, so neither can mean "stop the server".
-        logger.exception(
-            "Function %r failed on %s %s.", function.name, request.method, request.url.path,
-            extra={"function": function.name, "method": request.method,
-                   "path": request.url.path},
-        )
+    except BaseException as error:
+        # Whatever the handler raised is its own failure, sys.exit() and stray
+        # KeyboardInterrupt or CancelledError included (uvicorn owns the signals).
+        # Only a real cancellation of this call, at shutdown, goes on up.
+        task = asyncio.current_task()
+        if isinstance(error, asyncio.CancelledError) and task and task.cancelling():
+            raise
+        logger.exception("Function %r failed on %s %s.", function.name, request.method,
+                         request.url.path, extra=where)
         return json_error(500, "The function failed; its log has the details.")
     finally:
         metrics.in_flight.dec()

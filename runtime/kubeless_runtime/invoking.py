@@ -57,19 +57,31 @@ class HandlerRunner:
         return not self.is_async and self._stuck >= self.worker_threads
 
     async def call(self, event: Any, context: dict[str, Any]) -> Any:
+        # Only the limit's own expiry is a time-limit overrun: a handler may raise
+        # TimeoutError itself (a slow upstream), and that is its failure, not ours.
+        limit = asyncio.timeout(self.timeout)
         if self.is_async:
             try:
-                async with asyncio.timeout(self.timeout):
-                    return await self.handler(event, context)
+                async with limit:
+                    result = await self.handler(event, context)
             except TimeoutError:
-                raise TimeLimitExceededError from None
+                if limit.expired():
+                    raise TimeLimitExceededError from None
+                raise
+            if limit.expired():
+                # The handler swallowed the cancellation and finished late anyway.
+                raise TimeLimitExceededError
+            return result
 
         if self.exhausted:
             raise WorkersExhaustedError
         future = self._pool.submit(self.handler, event, context)
         try:
-            return await asyncio.wait_for(asyncio.wrap_future(future), self.timeout)
+            async with limit:
+                return await asyncio.wrap_future(future)
         except TimeoutError:
+            if not limit.expired():
+                raise
             self._abandon(future)
             raise TimeLimitExceededError from None
 

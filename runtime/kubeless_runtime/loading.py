@@ -79,10 +79,13 @@ def _import(module_path: Path) -> ModuleType:
     sys.modules[name] = module
     try:
         spec.loader.exec_module(module)
-    except (Exception, SystemExit) as error:  # a module's sys.exit() must not end the runtime
+    except BaseException as error:
+        # Whatever the module raises, sys.exit() and KeyboardInterrupt included, is
+        # reported like any import failure, never a silent or bare exit.
         del sys.modules[name]
         line = _line_in(module_path, error)
-        message = f"importing the module failed: {type(error).__name__}: {error}"
+        raised = f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
+        message = f"importing the module failed: {raised}"
         raise ContractError(str(module_path), [Violation(message, line)]) from error
     return module
 

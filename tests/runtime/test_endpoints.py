@@ -182,8 +182,12 @@ def test_handler_exception_is_a_generic_500_with_the_traceback_logged(serve: Ser
 @pytest.mark.parametrize(("handler", "raised"), [
     ("get_exiting_order", "SystemExit: the order book closed"),
     ("get_interrupted_order", "KeyboardInterrupt"),
+    ("get_cancelled_order", "CancelledError"),
+    ("get_vanished_order", "OrderBookGone: not even an Exception"),
+    ("get_upstream_timeout_order", "TimeoutError: the warehouse did not answer"),
+    ("get_upstream_timeout_order_async", "TimeoutError: the warehouse did not answer"),
 ])
-def test_a_handler_exiting_or_interrupted_is_a_failed_call_not_a_stop(
+def test_whatever_a_handler_raises_is_a_failed_call_not_a_stop_nor_a_timeout(
         serve: ServeFunction, handler: str, raised: str):
     runtime = serve("orders", handler)
 
@@ -195,7 +199,40 @@ def test_a_handler_exiting_or_interrupted_is_a_failed_call_not_a_stop(
     assert answer.json() == {"detail": "The function failed; its log has the details."}
     assert health.status_code == 200
     assert 'function_failures_total{method="GET"} 1.0' in metrics
+    assert 'function_timeouts_total{method="GET"} 0.0' in metrics
     assert raised in runtime.wait_for_log(raised)
+
+
+def test_an_http_exception_with_a_status_no_response_can_have_is_a_500(
+        serve: ServeFunction):
+    runtime = serve("orders", "get_odd_status_order")
+
+    answer = runtime.client.get("/9")
+    after = runtime.client.get("/healthz")
+
+    assert answer.status_code == 500
+    assert answer.json() == {"detail": "The function failed; its log has the details."}
+    assert after.status_code == 200
+    assert ("raised HTTPException(999) on GET /9; a response status must be from 200 to 599"
+            in runtime.wait_for_log("HTTPException(999)"))
+
+
+def test_nan_or_infinity_in_a_body_is_the_callers_422_not_a_failure(serve: ServeFunction):
+    runtime = serve("orders", "post_order")
+
+    answer = runtime.client.post("/1", content=b'{"item": "tea", "quantity": NaN}',
+                                 headers={"content-type": "application/json"})
+    infinite = runtime.client.post("/1", content=b'{"item": "tea", "quantity": -Infinity}',
+                                   headers={"content-type": "application/json"})
+    metrics = runtime.client.get("/metrics").text
+
+    assert answer.status_code == 422
+    [error] = answer.json()["detail"]
+    assert error["loc"] == ["body", "quantity"]
+    assert error["input"] == "NaN"
+    assert infinite.status_code == 422
+    assert infinite.json()["detail"][0]["input"] == "-Infinity"
+    assert 'function_failures_total{method="POST"} 0.0' in metrics
 
 
 def test_request_model_or_params_raising_is_a_counted_500_with_the_trace_logged(

@@ -83,6 +83,17 @@ def test_stuck_handlers_holding_every_thread_turn_health_bad_until_they_return(
     assert "1 of 1 worker threads are held by timed-out calls" in runtime.log()
 
 
+def test_an_async_handler_that_ignores_its_cancellation_still_gets_408(
+        serve: ServeFunction):
+    runtime = serve("orders", "get_stubborn_order", "--timeout", "0.5")
+
+    answer = runtime.client.get("/1", params={"sleep": 1})
+    metrics = runtime.client.get("/metrics").text
+
+    assert answer.status_code == 408
+    assert 'function_timeouts_total{method="GET"} 1.0' in metrics
+
+
 def test_sigterm_lets_a_call_in_flight_finish(serve: ServeFunction):
     runtime = serve("orders", "get_order", "--timeout", "5")
 

@@ -49,14 +49,19 @@ def test_live_check_catches_a_base_model_the_source_cannot_show(tmp_path: Path):
     assert "'GetResponse' must be a class that subclasses pydantic.BaseModel" in result.stderr
 
 
-def test_module_calling_sys_exit_is_refused_not_obeyed(tmp_path: Path):
+@pytest.mark.parametrize(("statement", "said"), [
+    ("raise SystemExit(3)", "SystemExit: 3"),
+    ("raise KeyboardInterrupt", "KeyboardInterrupt"),
+])
+def test_module_exiting_at_import_is_refused_not_obeyed(
+        tmp_path: Path, statement: str, said: str):
     module = tmp_path / "echo.py"
-    module.write_text(VALID + "\nraise SystemExit(3)\n")
+    module.write_text(VALID + f"\n{statement}\n")
 
     result = run_command("serve", str(module), "--handler", "get_echo")
 
     assert result.returncode == 1
-    assert f"{module}:24: importing the module failed: SystemExit: 3" in result.stderr
+    assert f"{module}:24: importing the module failed: {said}\n" in result.stderr
 
 
 def test_folder_instead_of_a_module_is_reported(tmp_path: Path):

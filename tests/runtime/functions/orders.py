@@ -118,5 +118,39 @@ async def get_interrupted_order(event, context):
     raise KeyboardInterrupt
 
 
+async def get_cancelled_order(event, context):
+    raise asyncio.CancelledError
+
+
+class OrderBookGone(BaseException):
+    pass
+
+
+def get_vanished_order(event, context):
+    raise OrderBookGone("not even an Exception")
+
+
+def get_odd_status_order(event, context):
+    raise HTTPException(999, detail="odd")
+
+
+def get_upstream_timeout_order(event, context):
+    raise TimeoutError("the warehouse did not answer")
+
+
+async def get_upstream_timeout_order_async(event, context):
+    raise TimeoutError("the warehouse did not answer")
+
+
+async def get_stubborn_order(event, context):
+    # Swallows the cancellation at the time limit and finishes late anyway.
+    seconds = event.state.params.sleep
+    try:
+        await asyncio.sleep(seconds)
+    except asyncio.CancelledError:
+        await asyncio.sleep(seconds)
+    return GetResponse(order_id=event.state.params.order_id, slept=seconds)
+
+
 def get_misshapen_order(event, context):
     return {"order_id": "not a number", "slept": "never"}
