@@ -71,7 +71,9 @@ def check_file(path: Path, *, handler: str) -> list[Violation]:
     try:
         source = path.read_text(encoding="utf-8-sig")  # Python accepts a BOM; so do we
     except UnicodeDecodeError as error:
-        return [Violation(f"the module is not valid UTF-8: {error.reason} at byte {error.start}.")]
+        line = error.object[:error.start].count(b"\n") + 1
+        return [Violation(f"the module is not valid UTF-8: {error.reason} at byte "
+                          f"{error.start}.", line)]
     return check_source(source, handler=handler, filename=str(path))
 
 
@@ -126,12 +128,14 @@ def _check_handler(
         scope: _ModuleScope, handler: str
 ) -> tuple[contract.MethodRules | None, list[Violation]]:
     rules = contract.rules_for_handler(handler)
-    violations = [] if rules else [Violation(contract.handler_without_prefix(handler))]
-
     function = scope.functions.get(handler)
+    violations = [] if rules else [Violation(
+        contract.handler_without_prefix(handler), function.lineno if function else None)]
+
     if function is None:
         if scope.bound(handler):
-            line = scope.assignment_lines.get(handler)
+            class_def = scope.classes.get(handler)
+            line = class_def.lineno if class_def else scope.assignment_lines.get(handler)
             violations.append(Violation(contract.handler_not_a_function(handler), line))
         else:
             violations.append(Violation(contract.handler_not_found(handler, scope.functions)))

@@ -68,8 +68,13 @@ CASES = [
                         "a @dataclass named 'Params' is required", None),
                  id="missing-params"),
     pytest.param(Broken(_edit("def get_echo", "def echo"),
-                        "handler 'echo' must start with its HTTP method", None, handler="echo"),
+                        "handler 'echo' must start with its HTTP method", 21, handler="echo"),
                  id="handler-without-method-prefix"),
+    pytest.param(Broken(_edit("def get_echo(event, context):\n"
+                              "    return GetResponse(text=event.state.params.text)",
+                              "class get_echo:\n    pass"),
+                        "handler 'get_echo' must be a function", 21),
+                 id="handler-a-class"),
     pytest.param(Broken(VALID, "handler 'get_other' is not defined in the module; "
                                "module-level functions: get_echo", None, handler="get_other"),
                  id="handler-not-found"),

@@ -82,6 +82,16 @@ def test_module_with_a_byte_order_mark_is_read_as_python_reads_it(tmp_path: Path
     assert checking.check_file(module, handler="get_echo") == []
 
 
+def test_module_that_is_not_utf8_is_reported_with_its_line(tmp_path: Path):
+    module = tmp_path / "echo.py"
+    module.write_bytes(VALID.replace("Echoes", "Echoes caf\u00e9").encode("latin-1"))
+
+    [violation] = checking.check_file(module, handler="get_echo")
+
+    assert violation.line == 8
+    assert violation.message.startswith("the module is not valid UTF-8: invalid")
+
+
 def test_keyword_only_params_may_mix_defaults():
     source = VALID.replace("@dataclass\n", "@dataclass(kw_only=True)\n").replace(
         'text: str = Query("hi")', 'text: str = Query("hi")\n    n: int')
