@@ -28,6 +28,7 @@ from kubeless_operator import (
     handlers,
     metrics,
     observing,
+    preflight,
     reconciling,
     runtimes,
     scope,
@@ -126,6 +127,13 @@ def main(args: Sequence[str]) -> int:
     configuration = client.Configuration.get_default_copy()
     # One connection per worker, so that no reconcile waits for another's socket.
     configuration.connection_pool_maxsize = max(options.workers, 4)
+
+    # Asked before kopf starts: kopf meets a refusal only on its watch streams, as
+    # a minute of retries and then tracebacks that say nothing of what to grant.
+    try:
+        findings = preflight.check(configuration, namespaces)
+    except preflight.PreflightError as error:
+        return _refuse(str(error))
     api_client = client.ApiClient(configuration)
 
     memo = handlers.Memo(
@@ -148,9 +156,10 @@ def main(args: Sequence[str]) -> int:
                                                 namespaces.describe())
     settings = kopf.OperatorSettings()
     handlers.configure(settings)
-    if namespaces.names:
+    if namespaces.names or not findings.crds_watchable:
         # Named namespaces need no discovery of namespaces or CRDs, and a
-        # namespaced install's Roles allow no cluster-scoped request for them.
+        # namespaced install's Roles allow no cluster-scoped request for them;
+        # without the permission to watch CRDs, kopf would retry it for a minute.
         settings.scanning.disabled = True
     if webhook is not None:
         admission.register(kopf.get_default_registry(), settings, webhook)

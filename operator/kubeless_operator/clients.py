@@ -170,12 +170,13 @@ def _invoke(call: Callable[..., Any], *args: Any, **kwargs: Any) -> RawObject:
     try:
         response = call(*args, **kwargs)
     except client.ApiException as error:
-        raise ApiError(error.status or 0, _message(error)) from error
+        raise ApiError(error.status or 0, message_of(error)) from error
     data = response.data
     return json.loads(data) if data else {}
 
 
-def _message(error: client.ApiException) -> str:
+def message_of(error: client.ApiException) -> str:
+    """The server's own message in a refusal, else the HTTP reason."""
     try:
         return str(json.loads(error.body or "")["message"])
     except (ValueError, KeyError, TypeError):
