@@ -69,13 +69,24 @@ bench: $(INSTALLED) ## Benchmark the runtime against a hand-written FastAPI app.
 # kwok's fake nodes; versions in hack/cluster/versions.env, binaries cached
 # outside the work tree (see the README).
 
+CLUSTER_DIR ?= $(CURDIR)/.cluster
+KUBECTL = $(CLUSTER_DIR)/bin/kubectl --kubeconfig $(CLUSTER_DIR)/kubeconfig
+
 .PHONY: cluster-build
 cluster-build: ## Build (or reuse) the control plane binaries, kubectl, kwok and helm.
 	@hack/cluster/build.sh >/dev/null
 
+# up.sh builds (or reuses) the binaries itself, under its lock; cluster-build
+# as a prerequisite would only say "reusing" a second time.
 .PHONY: cluster-up
-cluster-up: cluster-build ## Start the local control plane; writes .cluster/kubeconfig.
+cluster-up: ## Start the local control plane with the Function CRD; writes .cluster/kubeconfig.
 	@hack/cluster/up.sh
+	@# Without the CRD the operator has nothing to watch. Applied on every run, so
+	@# that a changed crds/ reaches a cluster that was already up.
+	@$(KUBECTL) apply --server-side --force-conflicts -f crds/ >/dev/null
+	@$(KUBECTL) wait --for=condition=Established --timeout=60s \
+	  crd/functions.kubeless.io >/dev/null
+	@echo "cluster: Function CRD from crds/ installed" >&2
 
 .PHONY: cluster-down
 cluster-down: ## Stop the local control plane and remove .cluster/.
@@ -114,6 +125,4 @@ demo: $(INSTALLED) cluster-up ## Run the operator on the local cluster and show 
 
 .PHONY: bench-operator
 bench-operator: $(INSTALLED) cluster-up ## Time 200 Functions through the operator against direct creation.
-	@.cluster/bin/kubectl --kubeconfig .cluster/kubeconfig apply --server-side \
-	  --force-conflicts -f crds/ >/dev/null
 	$(BIN)/python -m bench.operator
