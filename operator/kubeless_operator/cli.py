@@ -20,6 +20,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import kopf
+import yaml
 from kubernetes import client, config
 
 from kubeless_operator import (
@@ -122,8 +123,12 @@ def main(args: Sequence[str]) -> int:
     try:
         config.load_config()  # type: ignore[no-untyped-call]  # the client's own gap
     except config.ConfigException as error:
-        print(f"kubeless-fastapi operator: no Kubernetes connection: {error}", file=sys.stderr)
-        return 2
+        return _refuse(f"no Kubernetes connection: {error}")
+    except (ValueError, yaml.YAMLError) as error:
+        # A kubeconfig that is not YAML, or whose base64 fields are not base64, gets
+        # past the client's own checks as the parser's or decoder's error.
+        reason = " ".join(str(error).split()).rstrip(".")
+        return _refuse(f"no Kubernetes connection: the kubeconfig cannot be read: {reason}.")
     configuration = client.Configuration.get_default_copy()
     # One connection per worker, so that no reconcile waits for another's socket.
     configuration.connection_pool_maxsize = max(options.workers, 4)

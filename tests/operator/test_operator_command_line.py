@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
 import sys
@@ -91,3 +92,37 @@ def test_a_runtime_table_that_is_not_yaml_is_refused_with_its_line(tmp_path: Pat
     result = run_operator("--runtimes", str(table))
 
     assert_refused(result, f"the runtime table '{table}' is not valid YAML", "at line 2")
+
+
+BROKEN_CA_KUBECONFIG = """\
+apiVersion: v1
+kind: Config
+clusters:
+- name: local
+  cluster: {server: "https://127.0.0.1:6443", certificate-authority-data: "not base64!"}
+users:
+- name: someone
+  user: {token: abc}
+contexts:
+- name: here
+  context: {cluster: local, user: someone}
+current-context: here
+"""
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    pytest.param(": : not yaml [\n", "while parsing a block mapping", id="not-yaml"),
+    pytest.param(BROKEN_CA_KUBECONFIG, "Invalid base64-encoded string", id="bad-base64"),
+])
+def test_a_kubeconfig_that_cannot_be_read_is_refused_in_one_sentence(
+        tmp_path: Path, text: str, expected: str) -> None:
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text(text)
+
+    result = subprocess.run(
+        [COMMAND, "operator", "--health-address", f"127.0.0.1:{free_port()}",
+         "--metrics-address", f"127.0.0.1:{free_port()}"],
+        capture_output=True, text=True, timeout=60, check=False,
+        env={**os.environ, "KUBECONFIG": str(kubeconfig)})
+
+    assert_refused(result, "no Kubernetes connection: the kubeconfig cannot be read", expected)
