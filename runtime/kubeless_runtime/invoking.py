@@ -30,6 +30,16 @@ class WorkersExhaustedError(Exception):
     """Every worker thread is held by a timed-out call, so none can take this one."""
 
 
+def _run_sync(handler: Callable[..., Any], event: Any, context: dict[str, Any]) -> Any:
+    try:
+        return handler(event, context)
+    except (StopIteration, GeneratorExit) as error:
+        # asyncio cannot carry either out of a future: StopIteration is refused
+        # outright, so the call would hang until its limit, and GeneratorExit
+        # escapes the endpoint's handling. Re-raised as a plain failure instead.
+        raise RuntimeError(f"the handler raised {type(error).__name__}") from error
+
+
 class HandlerRunner:
     """Calls one handler with its time limit, on a bounded pool for sync handlers."""
 
@@ -75,7 +85,7 @@ class HandlerRunner:
 
         if self.exhausted:
             raise WorkersExhaustedError
-        future = self._pool.submit(self.handler, event, context)
+        future = self._pool.submit(_run_sync, self.handler, event, context)
         try:
             async with limit:
                 return await asyncio.wrap_future(future)

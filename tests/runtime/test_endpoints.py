@@ -185,6 +185,8 @@ def test_handler_exception_is_a_generic_500_with_the_traceback_logged(serve: Ser
     ("get_cancelled_order", "CancelledError"),
     ("get_vanished_order", "OrderBookGone: not even an Exception"),
     ("get_upstream_timeout_order", "TimeoutError: the warehouse did not answer"),
+    ("get_exhausted_order", "RuntimeError: the handler raised StopIteration"),
+    ("get_closed_order", "RuntimeError: the handler raised GeneratorExit"),
     ("get_upstream_timeout_order_async", "TimeoutError: the warehouse did not answer"),
 ])
 def test_whatever_a_handler_raises_is_a_failed_call_not_a_stop_nor_a_timeout(

@@ -130,6 +130,14 @@ def get_vanished_order(event, context):
     raise OrderBookGone("not even an Exception")
 
 
+def get_exhausted_order(event, context):
+    return next(iter([]))
+
+
+def get_closed_order(event, context):
+    raise GeneratorExit
+
+
 def get_odd_status_order(event, context):
     raise HTTPException(999, detail="odd")
 
