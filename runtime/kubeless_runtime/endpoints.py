@@ -20,6 +20,7 @@ from typing import Any
 
 from fastapi import Body, Query, Request, Response
 from fastapi import params as fastapi_params
+from fastapi.exception_handlers import http_exception_handler
 from pydantic import BaseModel, ValidationError
 from starlette.exceptions import HTTPException
 
@@ -119,18 +120,19 @@ async def _call(
     try:
         result = await runner.call(make_event(), dict(context))
         response = _render(function, result, request)
+        problem = _unsendable(response)
+        if problem is not None:
+            logger.error("Function %r returned a response on %s %s that cannot be sent: %s.",
+                         function.name, request.method, request.url.path, problem, extra=where)
+            return json_error(500, "The function failed; its log has the details.")
         status_code = response.status_code
         return response
     except HTTPException as error:
-        if not _ANSWERABLE_STATUSES.start <= error.status_code < _ANSWERABLE_STATUSES.stop:
-            logger.error(
-                "Function %r raised HTTPException(%d) on %s %s; a response status must "
-                "be from 200 to 599.", function.name, error.status_code, request.method,
-                request.url.path, extra=where)
-            return json_error(500, "The function failed; its log has the details.")
-        # The handler chose its answer; FastAPI renders it with its headers.
-        status_code = error.status_code
-        raise
+        # The handler chose its answer; rendered here, as FastAPI would, so that an
+        # answer that cannot be sent is still this call's failure.
+        response = await _answer_http_exception(function, error, request, where)
+        status_code = response.status_code
+        return response
     except TimeLimitExceededError:
         status_code = 408
         metrics.timeouts.inc()
@@ -161,6 +163,35 @@ async def _call(
         metrics.duration.observe(time.perf_counter() - started)
         if status_code >= 500 or status_code == 408:
             metrics.failures.inc()
+
+
+async def _answer_http_exception(
+        function: Function,
+        error: HTTPException,
+        request: Request,
+        where: dict[str, str],
+) -> Response:
+    problem: str | None = "a response status must be from 200 to 599"
+    if error.status_code in _ANSWERABLE_STATUSES:
+        try:
+            response = await http_exception_handler(request, error)
+        except Exception as rendering:  # a detail that is not JSON, say
+            problem = f"its detail cannot be sent as JSON: {rendering}"
+        else:
+            problem = _unsendable(response)
+            if problem is None:
+                return response
+    logger.error("Function %r raised HTTPException(%d) on %s %s; %s.", function.name,
+                 error.status_code, request.method, request.url.path, problem, extra=where)
+    return json_error(500, "The function failed; its log has the details.")
+
+
+def _unsendable(response: Response) -> str | None:
+    """Why the HTTP server would drop the connection instead of sending ``response``."""
+    for name, value in response.raw_headers:
+        if any(character in name + value for character in (b"\r", b"\n", b"\0")):
+            return f"the header {name.decode('latin-1')!r} has a line break or NUL in it"
+    return None
 
 
 def _render(function: Function, result: Any, request: Request) -> Response:

@@ -205,18 +205,30 @@ def test_whatever_a_handler_raises_is_a_failed_call_not_a_stop_nor_a_timeout(
     assert raised in runtime.wait_for_log(raised)
 
 
-def test_an_http_exception_with_a_status_no_response_can_have_is_a_500(
-        serve: ServeFunction):
-    runtime = serve("orders", "get_odd_status_order")
+@pytest.mark.parametrize(("handler", "logged"), [
+    ("get_odd_status_order",
+     "raised HTTPException(999) on GET /9; a response status must be from 200 to 599."),
+    ("get_unsendable_detail_order",
+     "raised HTTPException(418) on GET /9; its detail cannot be sent as JSON"),
+    ("get_broken_header_order", "raised HTTPException(418) on GET /9; the header "
+                                "'x-note' has a line break or NUL in it."),
+])
+def test_an_http_exception_that_cannot_be_sent_is_a_counted_500(
+        serve: ServeFunction, handler: str, logged: str):
+    runtime = serve("orders", handler)
 
     answer = runtime.client.get("/9")
     after = runtime.client.get("/healthz")
+    metrics = runtime.client.get("/metrics").text
 
     assert answer.status_code == 500
     assert answer.json() == {"detail": "The function failed; its log has the details."}
     assert after.status_code == 200
-    assert ("raised HTTPException(999) on GET /9; a response status must be from 200 to 599"
-            in runtime.wait_for_log("HTTPException(999)"))
+    assert 'function_calls_total{method="GET"} 1.0' in metrics
+    assert 'function_failures_total{method="GET"} 1.0' in metrics
+    log = runtime.wait_for_log("HTTPException(")
+    assert logged in log
+    assert "Exception in ASGI application" not in log
 
 
 def test_nan_or_infinity_in_a_body_is_the_callers_422_not_a_failure(serve: ServeFunction):

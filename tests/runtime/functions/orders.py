@@ -138,6 +138,14 @@ def get_closed_order(event, context):
     raise GeneratorExit
 
 
+def get_unsendable_detail_order(event, context):
+    raise HTTPException(418, detail=object())
+
+
+def get_broken_header_order(event, context):
+    raise HTTPException(418, detail="teapot", headers={"X-Note": "one\ntwo"})
+
+
 def get_odd_status_order(event, context):
     raise HTTPException(999, detail="odd")
 
