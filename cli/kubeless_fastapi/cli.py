@@ -68,7 +68,8 @@ def check(
     from kubeless_runtime import checking
 
     if not path.is_file():
-        problem = "is a folder" if path.is_dir() else "no such file"
+        problem = ("is a folder" if path.is_dir() else
+                   "not a regular file" if path.exists() else "no such file")
         _fail(f"{path}: {problem}; pass the path of the function's .py file.", code=2)
     violations = checking.check_file(path, handler=handler)
     for violation in violations:

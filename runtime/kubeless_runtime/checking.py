@@ -74,6 +74,8 @@ def check_file(path: Path, *, handler: str) -> list[Violation]:
         line = error.object[:error.start].count(b"\n") + 1
         return [Violation(f"the module is not valid UTF-8: {error.reason} at byte "
                           f"{error.start}.", line)]
+    except OSError as error:
+        return [Violation(f"the module cannot be read: {error.strerror or error}.")]
     return check_source(source, handler=handler, filename=str(path))
 
 

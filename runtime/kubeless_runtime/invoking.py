@@ -78,6 +78,11 @@ class HandlerRunner:
                 if limit.expired():
                     raise TimeLimitExceededError from None
                 raise
+            except Exception as error:
+                if limit.expired():
+                    # It caught its cancellation at the limit and failed afterwards.
+                    raise TimeLimitExceededError from error
+                raise
             if limit.expired():
                 # The handler swallowed the cancellation and finished late anyway.
                 raise TimeLimitExceededError

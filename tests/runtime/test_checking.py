@@ -129,3 +129,17 @@ def test_check_command_accepts_a_valid_module(tmp_path: Path):
 
     assert result.returncode == 0
     assert "follows the function contract" in result.stdout
+
+
+def test_a_module_that_cannot_be_read_is_one_problem_not_a_traceback(tmp_path: Path):
+    # A folder stands for any file the system refuses to read.
+    [violation] = checking.check_file(tmp_path, handler="get_echo")
+
+    assert violation.message == "the module cannot be read: Is a directory."
+
+
+def test_check_command_on_something_that_is_not_a_file_says_so():
+    result = run_command("check", "/dev/null", "--handler", "get_echo")
+
+    assert result.returncode == 2
+    assert "/dev/null: not a regular file; pass the path" in result.stderr

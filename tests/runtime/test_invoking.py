@@ -83,9 +83,10 @@ def test_stuck_handlers_holding_every_thread_turn_health_bad_until_they_return(
     assert "1 of 1 worker threads are held by timed-out calls" in runtime.log()
 
 
+@pytest.mark.parametrize("handler", ["get_stubborn_order", "get_stubborn_failing_order"])
 def test_an_async_handler_that_ignores_its_cancellation_still_gets_408(
-        serve: ServeFunction):
-    runtime = serve("orders", "get_stubborn_order", "--timeout", "0.5")
+        serve: ServeFunction, handler: str):
+    runtime = serve("orders", handler, "--timeout", "0.5")
 
     answer = runtime.client.get("/1", params={"sleep": 1})
     metrics = runtime.client.get("/metrics").text

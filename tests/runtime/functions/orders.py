@@ -168,5 +168,14 @@ async def get_stubborn_order(event, context):
     return GetResponse(order_id=event.state.params.order_id, slept=seconds)
 
 
+async def get_stubborn_failing_order(event, context):
+    # Swallows the cancellation at the time limit, then fails.
+    try:
+        await asyncio.sleep(event.state.params.sleep)
+    except asyncio.CancelledError:
+        raise ValueError("too late to fail on time") from None
+    return GetResponse(order_id=event.state.params.order_id)
+
+
 def get_misshapen_order(event, context):
     return {"order_id": "not a number", "slept": "never"}
