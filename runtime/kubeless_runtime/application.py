@@ -22,7 +22,11 @@ from kubeless_runtime import endpoints, metrics
 from kubeless_runtime.endpoints import ErrorBody, json_error
 from kubeless_runtime.invoking import HandlerRunner
 from kubeless_runtime.loading import Function
-from kubeless_runtime.middleware import AccessLogMiddleware, BodyLimitMiddleware
+from kubeless_runtime.middleware import (
+    AccessLogMiddleware,
+    BodyLimitMiddleware,
+    UnexpectedErrorMiddleware,
+)
 from kubeless_runtime.settings import Settings
 
 logger = logging.getLogger("kubeless_runtime")
@@ -113,8 +117,7 @@ def create_app(function: Function, settings: Settings) -> FastAPI:
         detail = _finite(jsonable_encoder(error.errors()))
         return JSONResponse(status_code=422, content={"detail": detail})
 
-    @app.exception_handler(Exception)
-    async def unexpected_error(request: Request, error: Exception) -> Response:
+    def unexpected_error(request: Request, error: BaseException) -> Response:
         # Handler failures are answered in the endpoint; reaching this means a
         # failure around it. The caller still gets JSON, the log gets the trace.
         if request.scope.get("endpoint") is function_endpoint:
@@ -130,6 +133,8 @@ def create_app(function: Function, settings: Settings) -> FastAPI:
                      exc_info=error)
         return json_error(500, "Internal server error.")
 
+    # Innermost of the three, so that the access log records the 500 it answers.
+    app.add_middleware(UnexpectedErrorMiddleware, answer=unexpected_error)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(AccessLogMiddleware)
     return app

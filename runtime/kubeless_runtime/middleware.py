@@ -1,16 +1,21 @@
-"""ASGI middleware: the request-body limit and the one-line-per-request log.
+"""ASGI middleware: the request-body limit, the one-line-per-request log, and the
+last-resort JSON answer.
 
-Both are plain ASGI callables rather than Starlette's BaseHTTPMiddleware, which
+All are plain ASGI callables rather than Starlette's BaseHTTPMiddleware, which
 would add a task and a memory stream to every request.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
+from collections.abc import Callable
 
 from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from kubeless_runtime.endpoints import json_error
@@ -86,3 +91,39 @@ class AccessLogMiddleware:
                 extra={"method": method, "path": path, "status": status_code,
                        "duration_ms": round(duration_ms, 3)},
             )
+
+
+class UnexpectedErrorMiddleware:
+    """Answers whatever escapes the app, before its response starts, with ``answer``.
+
+    Starlette's own last resort answers in plain text, lets BaseExceptions through
+    and re-raises, so the server logs every such error a second time.
+    """
+
+    def __init__(self, app: ASGIApp, *,
+                 answer: Callable[[Request, BaseException], Response]) -> None:
+        self.app = app
+        self.answer = answer
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        is_started = False
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal is_started
+            if message["type"] == "http.response.start":
+                is_started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking_send)
+        except BaseException as error:
+            task = asyncio.current_task()
+            is_cancelled = (isinstance(error, asyncio.CancelledError)
+                            and task is not None and task.cancelling() > 0)
+            if is_started or is_cancelled:
+                raise  # nothing can be answered any more, or the server is stopping
+            await self.answer(Request(scope), error)(scope, receive, send)

@@ -254,21 +254,25 @@ def test_request_model_or_params_raising_is_a_counted_500_with_the_trace_logged(
     runtime = serve("fussy", "post_note")
 
     model_raised = runtime.client.post("/", json={"note": "explode"})
+    model_exited = runtime.client.post("/", json={"note": "exit"})
     params_raised = runtime.client.post("/", json={"note": "fine"}, params={"mode": "boom"})
     no_body = runtime.client.post("/", params={"mode": "boom"})
     fine = runtime.client.post("/", json={"note": "fine"})
     metrics = runtime.client.get("/metrics").text
 
-    for answer in (model_raised, params_raised, no_body):
+    for answer in (model_raised, model_exited, params_raised, no_body):
         assert answer.status_code == 500
         assert answer.json() == {"detail": "The function failed; its log has the details."}
     assert fine.json() == {"note": "fine"}
-    assert 'function_calls_total{method="POST"} 4.0' in metrics
-    assert 'function_failures_total{method="POST"} 3.0' in metrics
+    assert 'function_calls_total{method="POST"} 5.0' in metrics
+    assert 'function_failures_total{method="POST"} 4.0' in metrics
     log = runtime.wait_for_log("params blew up")
     assert "Function 'fussy' failed reading the request on POST /." in log
     assert "RuntimeError: the request model blew up" in log
+    assert "SystemExit: the request model left" in log
     assert "Function 'fussy' failed on POST /." in log
+    # Told once, by the runtime: not again by the server.
+    assert "Exception in ASGI application" not in log
 
 
 def test_result_that_does_not_fit_the_model_is_a_500_naming_the_fields(serve: ServeFunction):

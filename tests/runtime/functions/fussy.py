@@ -18,6 +18,8 @@ class PostRequest(BaseModel):
     def no_explosions(self):
         if self.note == "explode":
             raise RuntimeError("the request model blew up")
+        if self.note == "exit":
+            raise SystemExit("the request model left")
         return self
 
 
