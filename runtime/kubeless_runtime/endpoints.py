@@ -120,7 +120,8 @@ async def _call(
     try:
         result = await runner.call(make_event(), dict(context))
         response = _render(function, result, request)
-        problem = _unsendable(response)
+        # Only a response the handler built itself can carry a header the server refuses.
+        problem = _unsendable(response) if isinstance(result, Response) else None
         if problem is not None:
             logger.error("Function %r returned a response on %s %s that cannot be sent: %s.",
                          function.name, request.method, request.url.path, problem, extra=where)

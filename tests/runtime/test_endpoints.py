@@ -212,8 +212,10 @@ def test_whatever_a_handler_raises_is_a_failed_call_not_a_stop_nor_a_timeout(
      "raised HTTPException(418) on GET /9; its detail cannot be sent as JSON"),
     ("get_broken_header_order", "raised HTTPException(418) on GET /9; the header "
                                 "'x-note' has a line break or NUL in it."),
+    ("get_broken_response_order", "returned a response on GET /9 that cannot be sent: "
+                                  "the header 'x-note' has a line break or NUL in it."),
 ])
-def test_an_http_exception_that_cannot_be_sent_is_a_counted_500(
+def test_an_answer_that_cannot_be_sent_is_a_counted_500(
         serve: ServeFunction, handler: str, logged: str):
     runtime = serve("orders", handler)
 
@@ -226,7 +228,7 @@ def test_an_http_exception_that_cannot_be_sent_is_a_counted_500(
     assert after.status_code == 200
     assert 'function_calls_total{method="GET"} 1.0' in metrics
     assert 'function_failures_total{method="GET"} 1.0' in metrics
-    log = runtime.wait_for_log("HTTPException(")
+    log = runtime.wait_for_log("on GET /9")
     assert logged in log
     assert "Exception in ASGI application" not in log
 

@@ -5,7 +5,7 @@ import sys
 import time
 from dataclasses import dataclass
 
-from fastapi import Header, HTTPException, Path, Query
+from fastapi import Header, HTTPException, Path, Query, Response
 from pydantic import BaseModel
 
 FUNCTION_NAME = "orders"
@@ -144,6 +144,10 @@ def get_unsendable_detail_order(event, context):
 
 def get_broken_header_order(event, context):
     raise HTTPException(418, detail="teapot", headers={"X-Note": "one\ntwo"})
+
+
+def get_broken_response_order(event, context):
+    return Response(b"{}", media_type="application/json", headers={"X-Note": "one\rtwo"})
 
 
 def get_odd_status_order(event, context):
