@@ -86,8 +86,9 @@ def configure(settings: kopf.OperatorSettings) -> None:
 
 
 def _in_scope(namespace: str | None, memo: Memo, **_: Any) -> bool:
-    # Only matters when a --namespace glob made kopf watch cluster-wide (see scope).
-    return memo.scope.covers(namespace)
+    # Only a --namespace glob makes kopf watch more than it serves (see scope);
+    # otherwise kopf's own scoping is exact, and this runs for every event.
+    return not memo.scope.has_globs or memo.scope.covers(namespace)
 
 
 async def _index_owner(body: kopf.Body, **_: Any) -> dict[tuple[str, str], str]:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import fnmatch
+import functools
 import re
 from collections.abc import Iterable
 
@@ -45,7 +46,7 @@ class NamespaceScope:
         """The exact names to give kopf, or none: watch cluster-wide and filter."""
         return [] if self.has_globs else list(self.patterns)
 
-    @property
+    @functools.cached_property
     def has_globs(self) -> bool:
         return any(WILDCARDS & set(pattern) for pattern in self.patterns)
 
