@@ -119,7 +119,7 @@ async def _call(
     where = {"function": function.name, "method": request.method, "path": request.url.path}
     try:
         result = await runner.call(make_event(), dict(context))
-        response = _render(function, result, request)
+        response = _render(function, result, request, where)
         # Only a response the handler built itself can carry a header the server refuses.
         problem = _unsendable(response) if isinstance(result, Response) else None
         if problem is not None:
@@ -195,7 +195,9 @@ def _unsendable(response: Response) -> str | None:
     return None
 
 
-def _render(function: Function, result: Any, request: Request) -> Response:
+def _render(
+        function: Function, result: Any, request: Request, where: dict[str, str],
+) -> Response:
     if isinstance(result, Response):
         return result
     model = function.response_model
@@ -209,8 +211,7 @@ def _render(function: Function, result: Any, request: Request) -> Response:
             logger.error(
                 "Function %r returned a result that does not fit %s on %s %s: %s.",
                 function.name, model.__name__, request.method, request.url.path, fields,
-                extra={"function": function.name, "method": request.method,
-                       "path": request.url.path},
+                extra=where,
             )
             return json_error(500, "The function returned a result that does not fit "
                                    "its response model; its log has the details.")
