@@ -2,8 +2,10 @@
 
 The operator runs this on code it must never execute, so everything here works on
 the syntax tree alone. Where the source leaves a question open (a model whose base
-class comes from another package, say) the checker refuses rather than guesses:
-whatever it accepts, the loader accepts too.
+class comes from another package, a name bound inside an ``if``) the checker refuses
+rather than guesses, so what it accepts the loader accepts too. Only code that
+rebinds names behind the syntax's back (``globals()``, ``exec``) can tell the two
+apart, and the loader's own check still stands behind this one.
 """
 
 from __future__ import annotations
@@ -20,31 +22,77 @@ from kubeless_runtime.contract import Violation
 _PYDANTIC_MODELS = ("BaseModel", "RootModel")
 
 
+@dataclasses.dataclass(frozen=True)
+class _Binding:
+    """One top-level statement's binding of a name."""
+
+    order: int  # the statement's index in the module body: what ran before what
+    line: int
+    # The class or function defined, or the value assigned; None for an import and
+    # for a binding the syntax tree cannot tell the value of (see _names_bound).
+    node: ast.expr | ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef | None
+    imported: str | None = None  # for an import: the dotted name it stands for
+
+    @property
+    def is_opaque(self) -> bool:
+        return self.node is None and self.imported is None
+
+
 @dataclasses.dataclass
 class _ModuleScope:
-    """What the module binds at top level, as far as the syntax tree shows."""
+    """What the module binds at top level, statement by statement.
 
-    assignments: dict[str, ast.expr] = dataclasses.field(default_factory=dict)
-    assignment_lines: dict[str, int] = dataclasses.field(default_factory=dict)
-    functions: dict[str, ast.FunctionDef | ast.AsyncFunctionDef] = dataclasses.field(
-        default_factory=dict
-    )
-    classes: dict[str, ast.ClassDef] = dataclasses.field(default_factory=dict)
-    # Local name -> dotted origin, e.g. "Q" -> "fastapi.Query", "pd" -> "pydantic".
-    imports: dict[str, str] = dataclasses.field(default_factory=dict)
+    The loader sees each name as the module's last binding left it, and a class
+    sees the names its statement ran after; both are read from here, so that
+    ``BaseModel = object`` before a model, or a second ``def`` of the handler, is
+    judged as the import will judge it.
+    """
 
-    def bound(self, name: str) -> bool:
-        return any(name in names for names in (self.assignments, self.functions,
-                                                self.classes, self.imports))
+    bindings: dict[str, list[_Binding]] = dataclasses.field(default_factory=dict)
 
-    def origin(self, node: ast.expr) -> str | None:
-        """The dotted name an expression refers to, resolved through imports."""
-        if isinstance(node, ast.Name):
-            return self.imports.get(node.id, node.id)
+    def bind(self, name: str, binding: _Binding) -> None:
+        self.bindings.setdefault(name, []).append(binding)
+
+    def binding(self, name: str, *, before: int | None = None) -> _Binding | None:
+        """The name's last binding, or the last made before statement ``before``."""
+        history = self.bindings.get(name, [])
+        if before is not None:
+            history = [b for b in history if b.order < before]
+        return history[-1] if history else None
+
+    def defined(self, kind: type[ast.AST]) -> list[str]:
+        """The names whose last binding is a definition of this kind."""
+        return [name for name, history in self.bindings.items()
+                if isinstance(history[-1].node, kind)]
+
+    def value(self, name: str) -> ast.expr | None:
+        """The expression last assigned to the name, if that is its last binding."""
+        binding = self.binding(name)
+        node = binding.node if binding is not None else None
+        return node if isinstance(node, ast.expr) else None
+
+    def class_def(self, name: str, *, before: int) -> _Binding | None:
+        binding = self.binding(name, before=before)
+        return binding if binding and isinstance(binding.node, ast.ClassDef) else None
+
+    def origin(self, node: ast.expr, *, before: int | None = None) -> str | None:
+        """The dotted name an expression refers to, resolved through imports and
+        plain aliases (``Q = Query``); None when the module hides what it is."""
         if isinstance(node, ast.Attribute):
-            owner = self.origin(node.value)
+            owner = self.origin(node.value, before=before)
             return None if owner is None else f"{owner}.{node.attr}"
-        return None
+        if not isinstance(node, ast.Name):
+            return None
+        binding = self.binding(node.id, before=before)
+        if binding is None:
+            return node.id  # a builtin, or a name the module never binds
+        if binding.imported is not None:
+            return binding.imported
+        if binding.is_opaque:
+            return None
+        if isinstance(binding.node, ast.Name | ast.Attribute):
+            return self.origin(binding.node, before=binding.order)
+        return node.id
 
 
 def check_source(source: str, *, handler: str, filename: str = "<function>") -> list[Violation]:
@@ -81,70 +129,126 @@ def check_file(path: Path, *, handler: str) -> list[Violation]:
 
 def _read_scope(tree: ast.Module) -> _ModuleScope:
     scope = _ModuleScope()
-    for node in tree.body:
+    for order, node in enumerate(tree.body):
+        bindings: list[tuple[str, _Binding]] = []
         if isinstance(node, ast.Assign):
             for target in node.targets:
                 if isinstance(target, ast.Name):
-                    scope.assignments[target.id] = node.value
-                    scope.assignment_lines[target.id] = node.lineno
-        elif isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
-            if node.value is not None:
-                scope.assignments[node.target.id] = node.value
-                scope.assignment_lines[node.target.id] = node.lineno
-        elif isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
-            scope.functions[node.name] = node
-        elif isinstance(node, ast.ClassDef):
-            scope.classes[node.name] = node
+                    bindings.append((target.id, _Binding(order, node.lineno, node.value)))
+                else:
+                    bindings += _opaque(_names_bound(target), order, node.lineno)
+        elif isinstance(node, ast.AnnAssign):
+            if isinstance(node.target, ast.Name) and node.value is not None:
+                bindings.append((node.target.id, _Binding(order, node.lineno, node.value)))
+        elif isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            bindings.append((node.name, _Binding(order, node.lineno, node)))
         elif isinstance(node, ast.Import):
             for alias in node.names:
                 local = alias.asname or alias.name.split(".")[0]
-                scope.imports[local] = alias.name if alias.asname else local
+                imported = alias.name if alias.asname else local
+                bindings.append((local, _Binding(order, node.lineno, None, imported)))
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            for alias in node.names:
-                scope.imports[alias.asname or alias.name] = f"{node.module}.{alias.name}"
+            bindings += [
+                (alias.asname or alias.name,
+                 _Binding(order, node.lineno, None, f"{node.module}.{alias.name}"))
+                for alias in node.names if alias.name != "*"
+            ]
+        else:
+            bindings += _opaque(_names_bound(node), order, node.lineno)
+        for name, binding in bindings:
+            scope.bind(name, binding)
     return scope
+
+
+def _opaque(names: Iterator[str], order: int, line: int) -> list[tuple[str, _Binding]]:
+    return [(name, _Binding(order, line, None)) for name in names]
+
+
+def _names_bound(statement: ast.AST) -> Iterator[str]:
+    """Every module-level name a statement may bind, without knowing to what.
+
+    Bindings inside if, try, for, with or match blocks (and unpacking or relative
+    imports) depend on what runs; the checker treats such a name as unknown from
+    that statement on, so it never accepts what the loader might refuse. Blocks
+    that never run on import (``if TYPE_CHECKING:``, ``if __name__ == "__main__":``)
+    bind nothing here.
+    """
+    pending: list[ast.AST] = [statement]
+    while pending:
+        node = pending.pop()
+        if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store | ast.Del):
+            yield node.id
+        elif isinstance(node, ast.Import | ast.ImportFrom):
+            yield from (alias.asname or alias.name.split(".")[0]
+                        for alias in node.names if alias.name != "*")
+        elif isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            yield node.name
+            continue  # its body is a scope of its own
+        elif isinstance(node, ast.Lambda):
+            continue
+        elif isinstance(node, ast.ExceptHandler | ast.MatchAs | ast.MatchStar) and node.name:
+            yield node.name
+        elif isinstance(node, ast.MatchMapping) and node.rest:
+            yield node.rest
+        elif isinstance(node, ast.If) and _never_runs_on_import(node.test):
+            pending.extend(node.orelse)
+            continue
+        pending.extend(ast.iter_child_nodes(node))
+
+
+def _never_runs_on_import(test: ast.expr) -> bool:
+    text = ast.unparse(test)
+    return text in {"TYPE_CHECKING", "typing.TYPE_CHECKING",
+                    "__name__ == '__main__'", "'__main__' == __name__"}
 
 
 def _check_metadata(scope: _ModuleScope) -> Iterator[Violation]:
     for name in contract.METADATA_CONSTANTS:
-        if name not in scope.assignments:
+        binding = scope.binding(name)
+        value = scope.value(name)
+        if binding is None:
             yield Violation(contract.missing_constant(name))
-        elif not _is_string_literal(scope.assignments[name]):
-            found = _describe(scope.assignments[name])
-            yield Violation(contract.constant_not_string(name, found),
-                            scope.assignment_lines[name])
+        elif binding.is_opaque:
+            yield Violation(contract.bound_out_of_sight(name), binding.line)
+        elif value is None or not _is_string_literal(value):
+            found = _describe_binding(binding)
+            yield Violation(contract.constant_not_string(name, found), binding.line)
 
-    path = scope.assignments.get(contract.PATH_CONSTANT)
-    if path is None:
+    binding = scope.binding(contract.PATH_CONSTANT)
+    if binding is None:
         return
+    if binding.is_opaque:
+        yield Violation(contract.bound_out_of_sight(contract.PATH_CONSTANT), binding.line)
+        return
+    path = scope.value(contract.PATH_CONSTANT)
     literal = path.value if isinstance(path, ast.Constant) else None
-    line = scope.assignment_lines[contract.PATH_CONSTANT]
     if not isinstance(literal, str) or not literal.startswith("/"):
-        yield Violation(contract.function_path_invalid(_describe(path)), line)
+        yield Violation(contract.function_path_invalid(_describe_binding(binding)), binding.line)
     elif (literal.rstrip("/") in contract.RESERVED_PATHS
           or literal.startswith(contract.RESERVED_PREFIX)):
-        yield Violation(contract.function_path_reserved(literal), line)
+        yield Violation(contract.function_path_reserved(literal), binding.line)
 
 
 def _check_handler(
         scope: _ModuleScope, handler: str
 ) -> tuple[contract.MethodRules | None, list[Violation]]:
     rules = contract.rules_for_handler(handler)
-    function = scope.functions.get(handler)
+    binding = scope.binding(handler)
+    function = binding.node if binding is not None else None
+    is_function = isinstance(function, ast.FunctionDef | ast.AsyncFunctionDef)
     violations = [] if rules else [Violation(
-        contract.handler_without_prefix(handler), function.lineno if function else None)]
+        contract.handler_without_prefix(handler),
+        function.lineno if is_function and function is not None else None)]
 
-    if function is None:
-        if scope.bound(handler):
-            class_def = scope.classes.get(handler)
-            line = class_def.lineno if class_def else scope.assignment_lines.get(handler)
-            violations.append(Violation(contract.handler_not_a_function(handler), line))
-        else:
-            violations.append(Violation(contract.handler_not_found(handler, scope.functions)))
-        return rules, violations
-
-    if not _takes_event_and_context(function.args):
-        violations.append(Violation(contract.handler_signature(handler), function.lineno))
+    if binding is None:
+        functions = scope.defined(ast.FunctionDef) + scope.defined(ast.AsyncFunctionDef)
+        violations.append(Violation(contract.handler_not_found(handler, functions)))
+    elif binding.is_opaque:
+        violations.append(Violation(contract.bound_out_of_sight(handler), binding.line))
+    elif not isinstance(function, ast.FunctionDef | ast.AsyncFunctionDef):
+        violations.append(Violation(contract.handler_not_a_function(handler), binding.line))
+    elif not _takes_event_and_context(function.args):
+        violations.append(Violation(contract.handler_signature(handler), binding.line))
     return rules, violations
 
 
@@ -158,37 +262,46 @@ def _takes_event_and_context(args: ast.arguments) -> bool:
 
 def _check_models(scope: _ModuleScope, rules: contract.MethodRules) -> Iterator[Violation]:
     for name in rules.model_names:
-        node = scope.classes.get(name)
-        if node is None:
-            if scope.bound(name):
-                line = scope.assignment_lines.get(name)
-                yield Violation(contract.model_not_base_model(name), line)
-            else:
-                yield Violation(contract.missing_model(name, rules, scope.classes))
-        elif not _is_model(scope, node, seen=set()):
-            yield Violation(contract.model_not_base_model(name), node.lineno)
+        binding = scope.binding(name)
+        if binding is None:
+            yield Violation(contract.missing_model(name, rules, scope.defined(ast.ClassDef)))
+        elif binding.is_opaque:
+            yield Violation(contract.bound_out_of_sight(name), binding.line)
+        elif not isinstance(binding.node, ast.ClassDef) or not _is_model(scope, binding):
+            yield Violation(contract.model_not_base_model(name), binding.line)
 
 
-def _is_model(scope: _ModuleScope, node: ast.ClassDef, *, seen: set[str]) -> bool:
-    # A base is a model when it is pydantic's, or a class of this module that is one.
-    seen.add(node.name)
+def _is_model(scope: _ModuleScope, binding: _Binding) -> bool:
+    """Whether a class statement makes a pydantic model, judged by the names bound
+    before it ran: a base is pydantic's, or a class of the module that is a model."""
+    node = binding.node
+    assert isinstance(node, ast.ClassDef)
     for base in node.bases:
         base = base.value if isinstance(base, ast.Subscript) else base  # RootModel[int]
-        origin = scope.origin(base)
+        origin = scope.origin(base, before=binding.order)
         if origin in {f"pydantic.{name}" for name in _PYDANTIC_MODELS}:
             return True
-        local = scope.classes.get(origin or "")
-        if local is not None and local.name not in seen and _is_model(scope, local, seen=seen):
+        # Each step goes to an earlier statement, so a chain of bases always ends.
+        local = scope.class_def(origin, before=binding.order) if origin else None
+        if local is not None and _is_model(scope, local):
             return True
     return False
 
 
 def _check_params(scope: _ModuleScope) -> Iterator[Violation]:
-    params = scope.classes.get(contract.PARAMS_CLASS)
-    if params is None:
+    binding = scope.binding(contract.PARAMS_CLASS)
+    if binding is None:
         yield Violation(contract.missing_params())
         return
-    if not any(_is_dataclass_decorator(scope, d) for d in params.decorator_list):
+    if binding.is_opaque:
+        yield Violation(contract.bound_out_of_sight(contract.PARAMS_CLASS), binding.line)
+        return
+    params = binding.node
+    if not isinstance(params, ast.ClassDef):
+        yield Violation(contract.params_not_dataclass(), binding.line)
+        return
+    before = binding.order
+    if not any(_is_dataclass_decorator(scope, d, before=before) for d in params.decorator_list):
         yield Violation(contract.params_not_dataclass(), params.lineno)
 
     path_fields: list[str] = []
@@ -198,29 +311,33 @@ def _check_params(scope: _ModuleScope) -> Iterator[Violation]:
         if "KW_ONLY" in ast.unparse(annotation):
             keyword_only = True
             continue
-        kind = _parameter_kind(scope, value)
+        kind = _parameter_kind(scope, value, before=before)
         if kind in contract.REFUSED_PARAMETER_KINDS:
             yield Violation(contract.params_field_refused(field_name, kind), line)
         elif kind == "Path":
             path_fields.append(field_name)
-        non_scalar = _non_scalar_type(scope, annotation)
+        non_scalar = _non_scalar_type(scope, annotation, before=before)
         if non_scalar is not None:
             yield Violation(contract.params_field_not_scalar(field_name, non_scalar), line)
         if value is None and seen_default and not keyword_only:
             yield Violation(contract.params_field_order(field_name), line)
         seen_default = seen_default or value is not None
 
-    route = scope.assignments.get(contract.PATH_CONSTANT)
-    path = route.value if isinstance(route, ast.Constant) else contract.DEFAULT_PATH
+    route_binding = scope.binding(contract.PATH_CONSTANT)
+    if route_binding is None:
+        path: object = contract.DEFAULT_PATH
+    else:
+        route = scope.value(contract.PATH_CONSTANT)
+        path = route.value if isinstance(route, ast.Constant) else None
     if not isinstance(path, str):
-        return  # already reported as an invalid FUNCTION_PATH
+        return  # already reported as an invalid or unknowable FUNCTION_PATH
     placeholders = contract.path_placeholders(path)
     for field_name in path_fields:
         if field_name not in placeholders:
             yield Violation(contract.path_field_not_in_route(field_name, path), params.lineno)
     for name in placeholders:
         if name not in path_fields:
-            path_line = scope.assignment_lines.get(contract.PATH_CONSTANT)
+            path_line = route_binding.line if route_binding else None
             yield Violation(contract.route_placeholder_without_field(name, path), path_line)
 
 
@@ -242,14 +359,14 @@ def _is_keyword_only(params: ast.ClassDef) -> bool:
     )
 
 
-def _non_scalar_type(scope: _ModuleScope, annotation: ast.expr) -> str | None:
+def _non_scalar_type(scope: _ModuleScope, annotation: ast.expr, *, before: int) -> str | None:
     """The annotation's text when FastAPI could not read it from a parameter."""
     for node in _union_members(annotation):
         base = node.value if isinstance(node, ast.Subscript) else node
-        name = (scope.origin(base) or "").rpartition(".")[2]
-        local_model = scope.classes.get(name)
-        is_model = local_model is not None and _is_model(scope, local_model, seen=set())
-        if name in contract.NON_SCALAR_TYPES or is_model:
+        origin = scope.origin(base, before=before) or ""
+        local = scope.class_def(origin, before=before)
+        is_model = local is not None and _is_model(scope, local)
+        if origin.rpartition(".")[2] in contract.NON_SCALAR_TYPES or is_model:
             return ast.unparse(annotation)
     return None
 
@@ -277,11 +394,12 @@ def _wrapper_name(annotation: ast.expr) -> str | None:
     return name if name in {"Optional", "Union", "Annotated"} else None
 
 
-def _parameter_kind(scope: _ModuleScope, value: ast.expr | None) -> str | None:
+def _parameter_kind(
+        scope: _ModuleScope, value: ast.expr | None, *, before: int) -> str | None:
     """'Query', 'Header', ... for a FastAPI marker call, None for a plain default."""
     if not isinstance(value, ast.Call):
         return None
-    origin = scope.origin(value.func) or ""
+    origin = scope.origin(value.func, before=before) or ""
     module, _, name = origin.rpartition(".")
     if module not in {"fastapi", "fastapi.params", "fastapi.param_functions"}:
         return None
@@ -289,9 +407,10 @@ def _parameter_kind(scope: _ModuleScope, value: ast.expr | None) -> str | None:
     return name if name in known else None
 
 
-def _is_dataclass_decorator(scope: _ModuleScope, decorator: ast.expr) -> bool:
+def _is_dataclass_decorator(scope: _ModuleScope, decorator: ast.expr, *, before: int) -> bool:
     target = decorator.func if isinstance(decorator, ast.Call) else decorator
-    return scope.origin(target) in {"dataclasses.dataclass", "pydantic.dataclasses.dataclass"}
+    return scope.origin(target, before=before) in {
+        "dataclasses.dataclass", "pydantic.dataclasses.dataclass"}
 
 
 def _is_string_literal(node: ast.expr) -> bool:
@@ -304,7 +423,14 @@ def _is_string_literal(node: ast.expr) -> bool:
     return False
 
 
-def _describe(node: ast.expr) -> str:
+def _describe_binding(binding: _Binding) -> str:
+    node = binding.node
+    if binding.imported is not None:
+        return f"an import of {binding.imported}"
+    if isinstance(node, ast.ClassDef):
+        return "a class"
+    if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+        return "a function"
     if isinstance(node, ast.Constant):
         return f"{type(node.value).__name__} {node.value!r}"
-    return f"the expression {ast.unparse(node)!r}"
+    return f"the expression {ast.unparse(node)!r}" if node is not None else "unknown"

@@ -105,6 +105,14 @@ def syntax_error(detail: str) -> str:
     return f"the module does not parse: {detail}."
 
 
+def bound_out_of_sight(name: str) -> str:
+    return (
+        f"{name!r} is bound inside a block (if, try, for, with, match), by unpacking or "
+        f"by a relative import, so its value cannot be known without running the module; "
+        f"bind it with a plain def, class, assignment or import at module level."
+    )
+
+
 def missing_constant(name: str) -> str:
     return f'{name} is missing; define it at module level as a string, e.g. {name} = "...".'
 

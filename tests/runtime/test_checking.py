@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from kubeless_runtime import checking
+from kubeless_runtime import checking, loading
+from kubeless_runtime.contract import ContractError
 from tests.runtime.broken import CASES, VALID, Broken
 from tests.runtime.conftest import EXAMPLES, FUNCTIONS, run_command
 
@@ -143,3 +144,52 @@ def test_check_command_on_something_that_is_not_a_file_says_so():
 
     assert result.returncode == 2
     assert "/dev/null: not a regular file; pass the path" in result.stderr
+
+
+# Modules that rebind names the contract reads, or bind them where only running the
+# module could tell: (source, what the checker must say, or None to accept it).
+REBINDINGS = {
+    "BaseModel rebound before the model": (
+        VALID.replace("from pydantic import BaseModel",
+                      "from pydantic import BaseModel\nBaseModel = object"),
+        "'GetResponse' must be a class that subclasses pydantic.BaseModel"),
+    "BaseModel rebound after the model": (VALID + "\nBaseModel = object\n", None),
+    "handler rebound after its def": (
+        VALID + "\nget_echo = None\n", "handler 'get_echo' must be a function"),
+    "Query aliased to Body": (
+        VALID.replace("from fastapi import Query",
+                      "from fastapi import Body, Query\nQuery = Body"),
+        "Params.text defaults to Body()"),
+    "model defined inside an if": (
+        VALID.replace("class GetResponse(BaseModel):\n    text: str",
+                      "if True:\n    class GetResponse(BaseModel):\n        text: str"),
+        "'GetResponse' is bound inside a block"),
+    "constant set by unpacking": (
+        VALID.replace('FUNCTION_NAME = "echo"', 'FUNCTION_NAME, _ = "echo", 1'),
+        "'FUNCTION_NAME' is bound inside a block"),
+    "optional import in a try": (
+        VALID + "\ntry:\n    import orjson\nexcept ImportError:\n    orjson = None\n", None),
+    "imports only for type checkers": (
+        VALID.replace("from pydantic import BaseModel",
+                      "from typing import TYPE_CHECKING\n\nfrom pydantic import BaseModel\n\n"
+                      "if TYPE_CHECKING:\n    from pydantic import BaseModel as Model"),
+        None),
+}
+
+
+@pytest.mark.parametrize(("source", "said"), REBINDINGS.values(), ids=REBINDINGS.keys())
+def test_checker_accepts_only_what_the_loader_accepts(
+        tmp_path: Path, source: str, said: str | None):
+    module = tmp_path / "echo.py"
+    module.write_text(source)
+
+    messages = [v.message for v in checking.check_source(source, handler="get_echo")]
+
+    if said is not None:
+        assert any(said in message for message in messages), messages
+        return
+    assert messages == []
+    try:
+        loading.load(module, handler="get_echo")  # imports and inspects the real objects
+    except ContractError as error:
+        pytest.fail(f"the checker accepted what the loader refuses: {error}")
