@@ -149,7 +149,20 @@ def test_header_with_min_length_is_validated_with_its_location(serve: ServeFunct
 
     assert refused.status_code == 422
     assert refused.json()["detail"][0]["loc"] == ["header", "caller"]
-    assert accepted.json() == {"caller": "alice"}
+    assert accepted.json() == {"caller": "alice", "theme": "light"}
+
+
+def test_cookie_param_is_read_validated_and_documented(serve: ServeFunction):
+    client = serve("callers", "get_caller").client
+    dark = client.get("/", headers={"caller": "alice", "cookie": "theme=dark"})
+    refused = client.get("/", headers={"caller": "alice", "cookie": "theme=neon"})
+    parameters = client.get("/openapi.json").json()["paths"]["/"]["get"]["parameters"]
+
+    assert dark.json() == {"caller": "alice", "theme": "dark"}
+    assert refused.status_code == 422
+    assert refused.json()["detail"][0]["loc"] == ["cookie", "theme"]
+    assert {"name": "theme", "in": "cookie"}.items() <= next(
+        p for p in parameters if p["name"] == "theme").items()
 
 
 def test_http_exception_passes_status_detail_and_headers(serve: ServeFunction):

@@ -41,20 +41,26 @@ def test_parallel_sync_calls_run_together_while_healthz_answers_at_once(serve: S
         with runtime.client as client:
             return client.get("/1", params={"sleep": 1}).status_code
 
+    def timed(path: str) -> tuple[int, float]:
+        started = time.monotonic()
+        status = runtime.client.get(path).status_code
+        return status, time.monotonic() - started
+
     with ThreadPoolExecutor(4) as pool:
         started = time.monotonic()
         calls = [pool.submit(call, n) for n in range(4)]
         time.sleep(0.2)  # let the four calls occupy their threads
-        health_started = time.monotonic()
-        health = runtime.client.get("/healthz")
-        health_elapsed = time.monotonic() - health_started
+        health, health_elapsed = timed("/healthz")
+        metrics, metrics_elapsed = timed("/metrics")
+        ready, ready_elapsed = timed("/readyz")
         statuses = [c.result() for c in calls]
         elapsed = time.monotonic() - started
 
     assert statuses == [200] * 4
     assert elapsed < 2.5  # four 1 s calls one after another would take 4 s
-    assert health.status_code == 200
-    assert health_elapsed < 0.5
+    # Far under the 1 s the calls take: none of these waited for a worker thread.
+    assert (health, metrics, ready) == (200, 200, 200)
+    assert max(health_elapsed, metrics_elapsed, ready_elapsed) < 0.5
 
 
 def test_stuck_handlers_holding_every_thread_turn_health_bad_until_they_return(
@@ -63,15 +69,18 @@ def test_stuck_handlers_holding_every_thread_turn_health_bad_until_they_return(
 
     timed_out = runtime.client.get("/1", params={"sleep": 2.5})
     while_stuck = runtime.client.get("/healthz")
+    not_ready = runtime.client.get("/readyz")
     refused = runtime.client.get("/2")
     metrics = runtime.client.get("/metrics").text
     time.sleep(2.5)
     after = runtime.client.get("/healthz")
+    ready_again = runtime.client.get("/readyz")
     served = runtime.client.get("/3")
 
     assert timed_out.status_code == 408
     assert while_stuck.status_code == 503
     assert "worker threads are held" in while_stuck.json()["detail"]
+    assert not_ready.status_code == 503  # taken out of the Service until a thread is free
     # Refused at once, not queued behind the stuck thread until its own limit.
     assert refused.status_code == 503
     assert refused.json() == {"detail": "All 1 worker threads are held by calls that "
@@ -79,6 +88,7 @@ def test_stuck_handlers_holding_every_thread_turn_health_bad_until_they_return(
     assert "function_stuck_threads 1.0" in metrics
     assert 'function_failures_total{method="GET"} 2.0' in metrics
     assert after.status_code == 200
+    assert ready_again.status_code == 200
     assert served.status_code == 200
     assert "1 of 1 worker threads are held by timed-out calls" in runtime.log()
 

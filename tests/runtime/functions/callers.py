@@ -1,8 +1,8 @@
-"""A GET function with a required header that has a minimum length."""
+"""A GET function with a required header that has a minimum length, and a cookie."""
 
 from dataclasses import dataclass
 
-from fastapi import Header
+from fastapi import Cookie, Header
 from pydantic import BaseModel
 
 FUNCTION_NAME = "callers"
@@ -13,12 +13,15 @@ FUNCTION_RESPONSE_DESC = "The caller"
 
 class GetResponse(BaseModel):
     caller: str
+    theme: str
 
 
 @dataclass
 class Params:
     caller: str = Header(..., min_length=3)
+    theme: str = Cookie("light", pattern="^(light|dark)$")
 
 
 def get_caller(event, context):
-    return GetResponse(caller=event.state.params.caller)
+    params = event.state.params
+    return GetResponse(caller=params.caller, theme=params.theme)
