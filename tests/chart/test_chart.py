@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import subprocess
 from pathlib import Path
@@ -197,3 +198,26 @@ def test_operator_image_runs_the_command_the_chart_tests_run():
                    if line.startswith("ENTRYPOINT")]
 
     assert entrypoints == ['ENTRYPOINT ["kubeless-fastapi", "operator"]']
+
+
+def test_webhook_certificate_is_trusted_through_its_ca_bundle_for_its_service(
+        cluster, tmp_path):
+    documents = render(cluster, namespace="platform")
+    [secret] = of_kind(documents, "Secret")
+    [configuration] = of_kind(documents, "ValidatingWebhookConfiguration")
+    [webhook] = configuration["webhooks"]
+    service = webhook["clientConfig"]["service"]
+    [service_object] = of_kind(documents, "Service")
+    cert, ca = tmp_path / "tls.crt", tmp_path / "ca.crt"
+    cert.write_bytes(base64.b64decode(secret["data"]["tls.crt"]))
+    ca.write_bytes(base64.b64decode(webhook["clientConfig"]["caBundle"]))
+
+    verified = subprocess.run(["openssl", "verify", "-CAfile", str(ca), str(cert)],
+                              capture_output=True, text=True, check=False)
+    names = subprocess.run(["openssl", "x509", "-in", str(cert), "-noout", "-ext",
+                            "subjectAltName"], capture_output=True, text=True, check=True).stdout
+
+    assert verified.returncode == 0, verified.stderr
+    assert service_object["metadata"]["name"] == service["name"]
+    assert (service["namespace"], service["port"]) == ("platform", 443)
+    assert f"DNS:{service['name']}.platform.svc" in names

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import dataclasses
 import json
 import os
 import subprocess
@@ -70,27 +71,41 @@ def service_account_kubeconfig(cluster: Any, namespace: str, path: Path) -> Path
     return path
 
 
+@dataclasses.dataclass(frozen=True)
+class LocalWebhook:
+    """Where the operator serves the webhook here, standing for the pod's port and Secret."""
+
+    port: int
+    cert: Path
+    key: Path
+
+
 @contextlib.contextmanager
 def operator_as_the_chart_runs_it(
-        documents: list[dict], kubeconfig: Path, workdir: Path, *extra: str,
+        documents: list[dict], kubeconfig: Path, workdir: Path,
+        webhook: LocalWebhook | None = None,
 ) -> Iterator[Path]:
     """Start the operator with the chart's container arguments; yield its log path."""
     container = of_kind(documents, "Deployment")[0]["spec"]["template"]["spec"]["containers"][0]
     table = workdir / "runtimes.yaml"
     table.write_text(of_kind(documents, "ConfigMap")[0]["data"]["runtimes.yaml"])
     health, metrics = free_port(), free_port()
+    # Local files and loopback ports stand in for the pod's mounts and ports.
+    local = {
+        "--runtimes": str(table),
+        "--health-address": f"127.0.0.1:{health}",
+        "--metrics-address": f"127.0.0.1:{metrics}",
+    }
+    if webhook is not None:
+        local.update({"--webhook-address": f"127.0.0.1:{webhook.port}",
+                      "--webhook-cert": str(webhook.cert), "--webhook-key": str(webhook.key)})
     arguments = []
     for argument in container["args"]:
-        # Local files and loopback ports stand in for the pod's mounts and ports.
         option = argument.split("=", 1)[0]
-        arguments.append({
-            "--runtimes": f"--runtimes={table}",
-            "--health-address": f"--health-address=127.0.0.1:{health}",
-            "--metrics-address": f"--metrics-address=127.0.0.1:{metrics}",
-        }.get(option, argument))
+        arguments.append(f"{option}={local[option]}" if option in local else argument)
     log = workdir / "operator.log"
     with log.open("wb") as output:
-        process = subprocess.Popen([COMMAND, "operator", *arguments, *extra],
+        process = subprocess.Popen([COMMAND, "operator", *arguments],
                                    stdout=output, stderr=subprocess.STDOUT,
                                    env={**os.environ, "KUBECONFIG": str(kubeconfig)})
     try:
@@ -176,31 +191,20 @@ def test_webhook_refuses_a_broken_function_at_kubectl_apply(
     port = free_port()
     webhook_name = f"functions-{apps_namespace}"
     valid = (REPO / "examples" / "01-greeting" / "function.yaml").read_text()
-    configuration = {
-        "apiVersion": "admissionregistration.k8s.io/v1",
-        "kind": "ValidatingWebhookConfiguration",
-        "metadata": {"name": webhook_name},
-        "webhooks": [{
-            "name": "functions.kubeless.io",
-            "admissionReviewVersions": ["v1"],
-            "sideEffects": "None",
-            "failurePolicy": "Fail",
-            "timeoutSeconds": 5,
-            "clientConfig": {"url": f"https://127.0.0.1:{port}/validate-function",
-                             "caBundle": base64.b64encode(ca).decode()},
-            "rules": [{"apiGroups": ["kubeless.io"], "apiVersions": ["v1beta1"],
-                       "resources": ["functions"], "operations": ["CREATE", "UPDATE"]}],
-            # Only this test's namespace, so that no other test meets the webhook.
-            "namespaceSelector": {"matchLabels": {
-                "kubernetes.io/metadata.name": apps_namespace}},
-        }],
-    }
-    documents = render(cluster, "--set", f"watchNamespaces={{{apps_namespace}}}",
-                       "--set", "webhook.enabled=false")
-    with operator_as_the_chart_runs_it(
-            documents, cluster.kubeconfig, tmp_path,
-            f"--webhook-address=127.0.0.1:{port}", f"--webhook-cert={cert}",
-            f"--webhook-key={key}"):
+    # The chart as installed by default, webhook on, for this test's namespace only.
+    documents = render(cluster, "--set", f"watchNamespaces={{{apps_namespace}}}")
+    [configuration] = of_kind(documents, "ValidatingWebhookConfiguration")
+    configuration["metadata"] = {"name": webhook_name}
+    [webhook] = configuration["webhooks"]
+    # Only how the apiserver reaches it changes: on loopback with a certificate for
+    # 127.0.0.1, since its Service would lead to a fake pod's address. Fail instead
+    # of the chart's Ignore, so that a webhook still starting shows as "connection
+    # refused" rather than as a Function let through.
+    webhook["clientConfig"] = {"url": f"https://127.0.0.1:{port}/validate-function",
+                               "caBundle": base64.b64encode(ca).decode()}
+    webhook["failurePolicy"] = "Fail"
+    with operator_as_the_chart_runs_it(documents, cluster.kubeconfig, tmp_path,
+                                       LocalWebhook(port, cert, key)):
         # A broken Function from before the webhook existed.
         cluster.kubectl("apply", "--namespace", apps_namespace, "-f", "-",
                         input=broken_function("legacy"))
