@@ -19,19 +19,28 @@ from kubernetes import client
 from kubeless_operator import builders
 
 RawObject = dict[str, Any]
+# The cause the API server gives for a write refused in a namespace being deleted.
+NAMESPACE_TERMINATING = "NamespaceTerminating"
 
 
 class ApiError(Exception):
     """A refused or failed API call, with the server's own message."""
 
-    def __init__(self, status: int, message: str) -> None:
+    def __init__(self, status: int, message: str, *, causes: frozenset[str] = frozenset()) -> None:
         self.status = status
         self.message = message
+        self.causes = causes  # the reasons in the Status's details.causes
         super().__init__(f"{status}: {message}")
 
     @property
     def is_not_found(self) -> bool:
         return self.status == 404
+
+    @property
+    def is_namespace_terminating(self) -> bool:
+        # Nothing can be created in a namespace being deleted, and whatever is in
+        # it (the Function included) is about to go.
+        return NAMESPACE_TERMINATING in self.causes
 
     @property
     def is_permanent(self) -> bool:
@@ -170,9 +179,19 @@ def _invoke(call: Callable[..., Any], *args: Any, **kwargs: Any) -> RawObject:
     try:
         response = call(*args, **kwargs)
     except client.ApiException as error:
-        raise ApiError(error.status or 0, message_of(error)) from error
+        raise ApiError(error.status or 0, message_of(error),
+                       causes=causes_of(error)) from error
     data = response.data
     return json.loads(data) if data else {}
+
+
+def causes_of(error: client.ApiException) -> frozenset[str]:
+    """The machine-readable reasons a refusal's Status lists, if any."""
+    try:
+        causes = json.loads(error.body or "")["details"]["causes"]
+        return frozenset(str(cause["reason"]) for cause in causes if "reason" in cause)
+    except (ValueError, KeyError, TypeError):
+        return frozenset()
 
 
 def message_of(error: client.ApiException) -> str:

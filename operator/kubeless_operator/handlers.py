@@ -218,6 +218,12 @@ async def _reconcile(memo: Memo, key: FunctionKey, *, defer_status: bool) -> Non
     try:
         outcome = await loop.run_in_executor(memo.executor, call)
     except clients.ApiError as error:
+        if error.is_namespace_terminating:
+            # The namespace's deletion takes the Function too; retrying would only
+            # be refused again until then.
+            memo.queue.forget_failures(key)
+            object_logger.debug(f"Not reconciled: its namespace is being deleted ({error}).")
+            return
         # A 404 here usually means the Function went away mid-reconcile; the retry
         # then finds it gone and stops.
         _retry(memo, key, object_logger, f"the API server answered {error}")

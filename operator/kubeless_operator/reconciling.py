@@ -336,7 +336,9 @@ def _finish(
         try:
             context.client.post_event(body, type_=type_, reason=reason, message=message)
         except clients.ApiError as error:
-            logger.warning(f"Could not post the {reason} event: {error}")
+            # In a namespace being deleted no one is left to read the event.
+            level = logging.DEBUG if error.is_namespace_terminating else logging.WARNING
+            logger.log(level, f"Could not post the {reason} event: {error}")
     return Outcome(ready.reason, status, body=patched)
 
 
