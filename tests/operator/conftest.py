@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -23,9 +24,14 @@ from function_helpers import (
     answers,
     wait_for,
 )
+from kubernetes import client
 from tests.processes import free_port, stop
 
 from kubeless_operator import runtimes
+
+# The operator's start-up: kopf lists every watched kind cluster-wide before it
+# hands out the first event; generous, since a slow machine only waits longer.
+START_SECONDS = 120.0
 
 
 @pytest.fixture(scope="session")
@@ -53,9 +59,28 @@ def operator(cluster: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator
     try:
         wait_for(lambda: answers(f"http://127.0.0.1:{health}/healthz"), timeout=60,
                  what=lambda: f"the operator's health endpoint\n{this.tail()}")
+        _wait_until_handling(cluster, this)
         yield this
     finally:
         stop(process)
+
+
+def _wait_until_handling(cluster: Any, operator: Operator) -> None:
+    """Wait until the operator has made the children of a first Function.
+
+    The health endpoint answers as soon as the process runs, before kopf has
+    listed what it watches; the tests that follow time the operator's handling,
+    so its start-up is waited for here, once, with a bound of its own.
+    """
+    core = client.CoreV1Api(cluster.api_client)
+    name = f"t-operator-start-{uuid.uuid4().hex[:6]}"
+    core.create_namespace({"metadata": {"name": name}})
+    try:
+        functions = Functions(cluster.api_client, name, operator)
+        functions.create("first")
+        functions.wait_child("Deployment", "first", timeout=START_SECONDS)
+    finally:
+        core.delete_namespace(name, propagation_policy="Background")
 
 
 @pytest.fixture
