@@ -99,10 +99,16 @@ def check_source(source: str, *, handler: str, filename: str = "<function>") -> 
     """Every contract violation visible in ``source`` for the given handler name."""
     try:
         tree = ast.parse(source, filename=filename)
+        # Compiling (never running) the tree finds what the parser lets through
+        # and the import would refuse: a top-level return, a duplicate argument,
+        # a late __future__ import.
+        compile(tree, filename, "exec", dont_inherit=True)
     except SyntaxError as error:
         return [Violation(contract.syntax_error(error.msg), error.lineno)]
     except ValueError as error:  # NUL bytes and the like
         return [Violation(contract.syntax_error(str(error)))]
+    except (RecursionError, MemoryError):
+        return [Violation(contract.too_deeply_nested())]
 
     scope = _read_scope(tree)
     violations = [*_check_metadata(scope), *_check_params(scope)]

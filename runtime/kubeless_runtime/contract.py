@@ -105,6 +105,11 @@ def syntax_error(detail: str) -> str:
     return f"the module does not parse: {detail}."
 
 
+def too_deeply_nested() -> str:
+    return ("the module is nested too deeply for Python to compile it (expressions or "
+            "blocks thousands of levels deep); split it into smaller expressions.")
+
+
 def bound_out_of_sight(name: str) -> str:
     return (
         f"{name!r} is bound inside a block (if, try, for, with, match), by unpacking or "

@@ -83,6 +83,13 @@ CASES = [
                  id="handler-with-one-parameter"),
     pytest.param(Broken(_edit("return GetResponse(", "return GetResponse(("),
                         "the module does not parse", 22), id="syntax-error"),
+    pytest.param(Broken(_edit("def get_echo(event, context):", "return None\n\n\n"
+                                                               "def get_echo(event, context):"),
+                        "the module does not parse: 'return' outside function", 21),
+                 id="compile-error"),
+    pytest.param(Broken(VALID + "\nTOTAL = " + "1 + " * 200_000 + "1\n",
+                        "the module is nested too deeply", None),
+                 id="nested-too-deeply"),
     pytest.param(Broken(_edit('text: str = Query("hi")', 'text: str = Query("hi")\n    n: int'),
                         "Params.n has no default but follows a field that has one", 19),
                  id="params-field-without-default-after-one-with"),
