@@ -87,6 +87,31 @@ def _failure(raw_conditions: Sequence[Mapping[str, Any]]) -> str | None:
     return None
 
 
+# What Kubernetes allows in a condition's message (metav1.Condition); a source with
+# thousands of problems would otherwise make a status the API server refuses.
+MESSAGE_LIMIT = 32768
+
+
+def bounded_message(message: str, limit: int = MESSAGE_LIMIT) -> str:
+    """The message, cut after its last whole line that fits, saying how much was left out."""
+    if len(message) <= limit:
+        return message
+    lines = message.splitlines()
+    kept: list[str] = []
+    size = 0
+    room = limit - 80  # for the closing line
+    for line in lines:
+        if size + len(line) + 1 > room:
+            break
+        kept.append(line)
+        size += len(line) + 1
+    if not kept:  # a single line longer than the limit
+        return f"{message[:room]}... (cut at {limit} characters)"
+    left_out = len(lines) - len(kept)
+    return "\n".join([*kept, f"... and {left_out} more line(s); run kubeless-fastapi check "
+                                "for all of them."])
+
+
 def build(
         *,
         generation: int,
@@ -108,7 +133,7 @@ def build(
             "type": condition.type,
             "status": status,
             "reason": condition.reason,
-            "message": condition.message,
+            "message": bounded_message(condition.message),
             "lastTransitionTime": before.get("lastTransitionTime", stamp) if unchanged else stamp,
             "observedGeneration": generation,
         })

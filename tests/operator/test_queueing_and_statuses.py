@@ -116,3 +116,19 @@ def test_a_condition_keeps_its_transition_time_while_it_holds() -> None:
 
     assert stamp(same) == "2030-01-01T00:00:00Z"
     assert stamp(flipped) == "2030-01-02T00:00:00Z"
+
+
+def test_a_message_of_thousands_of_problems_is_cut_at_a_whole_line() -> None:
+    problems = "\n".join(f"greeting.py:{line}: problem {line}." for line in range(30_000))
+
+    message = statuses.bounded_message(problems)
+
+    assert len(message) <= statuses.MESSAGE_LIMIT
+    assert message.startswith("greeting.py:0: problem 0.\n")
+    *kept, last = message.splitlines()
+    assert kept[-1] == f"greeting.py:{len(kept) - 1}: problem {len(kept) - 1}."
+    assert last.startswith(f"... and {30_000 - len(kept)} more line(s)")
+
+
+def test_a_short_message_is_kept_whole() -> None:
+    assert statuses.bounded_message("one\ntwo") == "one\ntwo"
