@@ -165,17 +165,26 @@ def pod_hash(function: specs.Function, runtime: runtimes.Runtime) -> str:
     return hashlib.sha256(encoded).hexdigest()[:32]
 
 
+# Beyond the time limit: the runtime's own 2 s of grace, and time to stop serving.
+SHUTDOWN_MARGIN_SECONDS = 5
+
+
 def deployment(function: specs.Function, runtime: runtimes.Runtime) -> dict[str, Any]:
     """The Deployment: generated defaults, then the user's part, then what must hold."""
     defaults: dict[str, Any] = {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
         "metadata": {},
-        "spec": {"template": {"spec": {"securityContext": {
-            "runAsUser": RUNTIME_UID,
-            "runAsGroup": RUNTIME_UID,
-            "fsGroup": RUNTIME_UID,
-        }}}},
+        "spec": {"template": {"spec": {
+            "securityContext": {
+                "runAsUser": RUNTIME_UID,
+                "runAsGroup": RUNTIME_UID,
+                "fsGroup": RUNTIME_UID,
+            },
+            # On SIGTERM the runtime lets calls in flight run out their time limit;
+            # the kubelet must wait that long before it kills the container.
+            "terminationGracePeriodSeconds": int(function.timeout) + SHUTDOWN_MARGIN_SECONDS,
+        }}},
     }
     if function.autoscaler is None:
         defaults["spec"]["replicas"] = 1

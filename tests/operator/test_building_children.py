@@ -206,3 +206,10 @@ def test_base64_source_with_a_matching_checksum_is_decoded() -> None:
                                **{"function-content-type": "base64"}))
 
     assert function.source == GREETING
+
+
+@pytest.mark.parametrize(("timeout", "grace"), [("180", 185), ("5", 10)])
+def test_the_pod_is_given_its_time_limit_to_stop(timeout: str, grace: int) -> None:
+    pod = build(timeout=timeout)["spec"]["template"]["spec"]
+
+    assert pod["terminationGracePeriodSeconds"] == grace
