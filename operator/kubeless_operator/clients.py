@@ -21,6 +21,8 @@ from kubeless_operator import builders
 RawObject = dict[str, Any]
 # The cause the API server gives for a write refused in a namespace being deleted.
 NAMESPACE_TERMINATING = "NamespaceTerminating"
+# How server-side apply words a patch whose values do not fit the object's schema.
+TYPED_PATCH_REFUSAL = "failed to create typed patch object"
 
 
 class ApiError(Exception):
@@ -45,8 +47,10 @@ class ApiError(Exception):
     @property
     def is_permanent(self) -> bool:
         # The object itself is refused: retrying the same request cannot help,
-        # only a change of the Function's spec can.
-        return self.status in {400, 422}
+        # only a change of the Function's spec can. Server-side apply answers a
+        # value of the wrong type (replicas: "two") with a 500 of this wording.
+        return self.status in {400, 422} or (
+            self.status == 500 and TYPED_PATCH_REFUSAL in self.message)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -17,6 +17,7 @@ import re
 from collections.abc import Mapping
 from typing import Any, TypedDict, cast
 
+from kubeless_operator import shapes
 from kubeless_runtime import checking
 
 # Kubeless spells one field with a hyphen, so this shape needs the functional syntax.
@@ -57,6 +58,9 @@ class RawFunctionStatus(TypedDict, total=False):
 
 CONTENT_TYPES = ("text", "base64")
 DEFAULT_TIMEOUT = "180"
+# A call longer than a day is a job, not a function; the bound also keeps the
+# pod's termination grace period (the limit plus a margin) finite.
+MAX_TIMEOUT = 86400
 HANDLER_PATTERN = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)\.([A-Za-z_][A-Za-z0-9_]*)$")
 TIMEOUT_PATTERN = re.compile(r"^[0-9]+$")
 CHECKSUM_PATTERN = re.compile(r"^sha256:([0-9a-fA-F]{64})$")
@@ -108,6 +112,7 @@ def read(body: Mapping[str, Any]) -> Function:
     if source is not None and handler is not None:
         module, function_name = handler
         problems += check_source(source, handler=function_name, filename=f"{module}.py")
+    problems += _shape_problems(spec)
     if problems or handler is None or source is None or timeout is None:
         raise InvalidFunctionError(problems)
 
@@ -165,10 +170,14 @@ def _read_handler(spec: RawFunctionSpec, problems: list[str]) -> tuple[str, str]
 
 def _read_timeout(spec: RawFunctionSpec, problems: list[str]) -> str | None:
     raw = spec.get("timeout") or DEFAULT_TIMEOUT
-    if not isinstance(raw, str) or not TIMEOUT_PATTERN.match(raw) or int(raw) == 0:
+    # The length goes first: int() refuses strings of thousands of digits.
+    is_number = (isinstance(raw, str) and len(raw) <= len(str(MAX_TIMEOUT)) + 2
+                 and TIMEOUT_PATTERN.match(raw) is not None)
+    if not is_number or not 0 < int(raw) <= MAX_TIMEOUT:
+        shown = repr(raw) if len(repr(raw)) <= 40 else f"{repr(raw)[:37]}..."
         problems.append(
-            f"spec.timeout is {raw!r}; it must be a whole number of seconds above zero, "
-            f"as a string such as {DEFAULT_TIMEOUT!r}."
+            f"spec.timeout is {shown}; it must be a whole number of seconds above zero "
+            f"and at most {MAX_TIMEOUT} (a day), as a string such as {DEFAULT_TIMEOUT!r}."
         )
         return None
     return str(int(raw))
@@ -233,6 +242,20 @@ def _checksum_matches(raw: str | None, content: bytes, problems: list[str]) -> b
         )
         return False
     return True
+
+
+def _shape_problems(spec: RawFunctionSpec) -> list[str]:
+    problems: list[str] = []
+    for field, check in (("deployment", shapes.deployment_problems),
+                         ("service", shapes.service_problems),
+                         ("horizontalPodAutoscaler", shapes.autoscaler_problems)):
+        raw = spec.get(field)
+        if raw is not None:
+            problems += check(raw, f"spec.{field}")
+    deployment = spec.get("deployment")
+    if not problems and deployment is not None:
+        problems += shapes.privilege_problems(deployment)
+    return problems
 
 
 def _read_autoscaler(spec: RawFunctionSpec) -> Mapping[str, Any] | None:

@@ -57,3 +57,19 @@ def test_other_refusals_do_not_read_as_a_namespace_being_deleted(
 
     assert refused.value.is_permanent
     assert not refused.value.is_namespace_terminating
+
+
+def test_a_value_of_the_wrong_type_is_a_permanent_refusal(cluster: Any, namespace: str) -> None:
+    api = clients.Client(cluster.api_client)
+    deployment = {
+        "apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"name": "typed", "namespace": namespace},
+        "spec": {"replicas": "two", "selector": {"matchLabels": {"a": "b"}},
+                 "template": {"metadata": {"labels": {"a": "b"}},
+                              "spec": {"containers": [{"name": "c", "image": "i"}]}}},
+    }
+
+    with pytest.raises(clients.ApiError) as refused:
+        api.apply(deployment, force=True)
+
+    assert refused.value.is_permanent, refused.value

@@ -47,6 +47,8 @@ def test_a_valid_function_reads_without_problems() -> None:
         pytest.param({"checksum": "md5:abc"}, "64 hex digits", id="checksum-format"),
         pytest.param({"timeout": "ten"}, "whole number of seconds", id="timeout-words"),
         pytest.param({"timeout": "0"}, "above zero", id="timeout-zero"),
+        pytest.param({"timeout": "86401"}, "at most 86400", id="timeout-over-a-day"),
+        pytest.param({"timeout": "9" * 5000}, "at most 86400", id="timeout-of-5000-digits"),
         pytest.param({"handler": "get_greeting"}, "'module.function'", id="handler-no-module"),
         pytest.param({"function": "  \n"}, "is empty", id="empty-source"),
     ],
@@ -113,3 +115,74 @@ def test_a_broken_runtime_table_is_refused_with_the_reason(tmp_path: Path, text:
 
     with pytest.raises(runtimes.RuntimeTableError):
         runtimes.load_table(path)
+
+
+def _pod(**pod_spec: Any) -> dict[str, Any]:
+    return {"spec": {"template": {"spec": pod_spec}}}
+
+
+@pytest.mark.parametrize(
+    ("spec", "expected"),
+    [
+        pytest.param({"deployment": "x"}, "spec.deployment is 'x'; it must be an object",
+                     id="deployment-a-string"),
+        pytest.param({"deployment": {"spec": {"template": "x"}}},
+                     "spec.deployment.spec.template is 'x'; it must be an object",
+                     id="template-a-string"),
+        pytest.param({"deployment": _pod(containers=[1])},
+                     "spec.template.spec.containers is [1]; it must be a list of objects",
+                     id="container-a-number"),
+        pytest.param({"deployment": _pod(containers=[{"name": "f", "env": "x"}])},
+                     "containers[0].env is 'x'; it must be a list of objects",
+                     id="env-a-string"),
+        pytest.param({"deployment": {"metadata": {"annotations": {"a": 1}}}},
+                     "metadata.annotations is {'a': 1}; it must map names to strings",
+                     id="annotation-a-number"),
+        pytest.param({"service": {"ports": "x"}}, "spec.service.ports is 'x'",
+                     id="service-ports-a-string"),
+        pytest.param({"horizontalPodAutoscaler": {"spec": "x"}},
+                     "spec.horizontalPodAutoscaler.spec is 'x'", id="autoscaler-spec-a-string"),
+        pytest.param({"horizontalPodAutoscaler": {"spec": {"maxReplicas": "3"}}},
+                     "maxReplicas is '3'; it must be a whole number", id="max-replicas-a-string"),
+        pytest.param({"horizontalPodAutoscaler": {"spec": {"maxReplicas": 3, "metrics": "cpu"}}},
+                     "spec.metrics is 'cpu'; it must be a list of metric objects",
+                     id="metrics-a-string"),
+    ],
+)
+def test_kubernetes_parts_of_the_wrong_shape_are_named(
+        spec: dict[str, Any], expected: str) -> None:
+    assert any(expected in problem for problem in problems(**spec)), problems(**spec)
+
+
+@pytest.mark.parametrize(
+    ("pod_spec", "expected"),
+    [
+        pytest.param({"hostNetwork": True}, "hostNetwork is set", id="host-network"),
+        pytest.param({"hostPID": True}, "hostPID is set", id="host-pid"),
+        pytest.param({"volumes": [{"name": "root", "hostPath": {"path": "/"}}]},
+                     "volumes[0] is a hostPath volume", id="host-path"),
+        pytest.param({"securityContext": {"runAsUser": 0}},
+                     "spec.template.spec.securityContext asks for root", id="pod-as-root"),
+        pytest.param({"containers": [{"name": "f", "securityContext": {"privileged": True}}]},
+                     "containers[0].securityContext.privileged is true", id="privileged"),
+        pytest.param({"containers": [{"securityContext": {
+                         "capabilities": {"add": ["SYS_ADMIN"]}}}]},
+                     "capabilities.add is ['SYS_ADMIN']", id="added-capability"),
+        pytest.param({"initContainers": [{"name": "i", "securityContext": {
+                         "allowPrivilegeEscalation": True}}]},
+                     "initContainers[0].securityContext.allowPrivilegeEscalation is true",
+                     id="escalating-init-container"),
+    ],
+)
+def test_a_deployment_that_would_leave_the_restricted_pod_is_refused(
+        pod_spec: dict[str, Any], expected: str) -> None:
+    assert any(expected in problem for problem in problems(deployment=_pod(**pod_spec)))
+
+
+def test_a_deployment_within_the_restricted_pod_is_kept() -> None:
+    user = _pod(nodeSelector={"disk": "ssd"}, containers=[{
+        "name": "f", "resources": {"limits": {"memory": "256Mi"}},
+        "env": [{"name": "MODE", "value": "fast"}],
+        "securityContext": {"runAsNonRoot": True, "readOnlyRootFilesystem": True}}])
+
+    assert specs.read(body(deployment=user)).deployment == user

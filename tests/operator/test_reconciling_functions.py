@@ -65,6 +65,27 @@ def test_invalid_source_sets_ready_false_with_each_problem_and_creates_nothing(
     assert all(functions.read(kind, "broken") is None for kind in CHILDREN)
 
 
+def test_spec_parts_of_the_wrong_shape_or_type_get_a_status_not_retries(
+        functions: Functions) -> None:
+    # Open fields the CRD cannot check: the operator's own check names this one ...
+    functions.create("shapeless", deployment={"spec": {"template": "x"}})
+    # ... and the API server's typed apply refuses that one, for good.
+    functions.create("typeless", deployment={"spec": {"replicas": "two"}})
+
+    shapeless = functions.wait_reason("shapeless", "InvalidFunction")
+    assert shapeless["status"] == "False"
+    typeless = functions.wait_reason("typeless", "ApplyFailed")
+    source_valid = functions.condition("shapeless", "SourceValid") or {}
+
+    assert "spec.deployment.spec.template is 'x'" in source_valid["message"]
+    assert "replicas" in typeless["message"]
+    assert all(functions.read(kind, "shapeless") is None for kind in CHILDREN)
+    # Reported once, then left alone until the spec changes.
+    version = (functions.get("typeless") or {})["metadata"]["resourceVersion"]
+    time.sleep(3)
+    assert (functions.get("typeless") or {})["metadata"]["resourceVersion"] == version
+
+
 @pytest.mark.parametrize(
     "name",
     [pytest.param("my.func", id="dot"), pytest.param("f" * 64, id="64-characters")],
