@@ -15,6 +15,7 @@ import math
 import os
 import re
 import socket
+import ssl
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -248,6 +249,20 @@ def _webhook_options(options: argparse.Namespace) -> admission.WebhookOptions | 
     for path in (options.webhook_cert, options.webhook_key):
         if not path.is_file():
             raise ValueError(f"the webhook's certificate or key {str(path)!r} is not a file.")
+    # Loaded once here as the server will load them, so that a wrong file is one
+    # sentence now rather than a TLS traceback once kopf starts the server.
+    try:
+        ssl.create_default_context(ssl.Purpose.CLIENT_AUTH).load_cert_chain(
+            options.webhook_cert, options.webhook_key)
+    except (ssl.SSLError, OSError) as error:
+        mismatch = getattr(error, "reason", None) == "KEY_VALUES_MISMATCH"
+        what = ("the key is not the certificate's" if mismatch
+                else error.strerror if not isinstance(error, ssl.SSLError) and error.strerror
+                else "OpenSSL cannot read them as PEM")
+        raise ValueError(
+            f"--webhook-cert {str(options.webhook_cert)!r} and --webhook-key "
+            f"{str(options.webhook_key)!r} must be a PEM certificate and its own private "
+            f"key: {what}.") from error
     host, port = _address(options.webhook_address, "--webhook-address")
     return admission.WebhookOptions(host=host, port=port, certfile=options.webhook_cert,
                                     pkeyfile=options.webhook_key)

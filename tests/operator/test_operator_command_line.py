@@ -126,3 +126,31 @@ def test_a_kubeconfig_that_cannot_be_read_is_refused_in_one_sentence(
         env={**os.environ, "KUBECONFIG": str(kubeconfig)})
 
     assert_refused(result, "no Kubernetes connection: the kubeconfig cannot be read", expected)
+
+
+def test_a_webhook_certificate_that_is_not_pem_is_refused_in_one_sentence(
+        tmp_path: Path) -> None:
+    text = tmp_path / "notes.txt"
+    text.write_text("not a certificate\n")
+
+    result = run_operator("--webhook-address", f"127.0.0.1:{free_port()}",
+                          "--webhook-cert", str(text), "--webhook-key", str(text))
+
+    assert_refused(result, "must be a PEM certificate and its own private key",
+                   "OpenSSL cannot read them as PEM")
+
+
+def test_a_webhook_key_of_another_certificate_is_refused_in_one_sentence(
+        tmp_path: Path) -> None:
+    cert, key, other_key = tmp_path / "tls.crt", tmp_path / "tls.key", tmp_path / "other.key"
+    for command in (
+        ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=a",
+         "-keyout", str(key), "-out", str(cert)],
+        ["genrsa", "-out", str(other_key), "2048"],
+    ):
+        subprocess.run(["openssl", *command], check=True, capture_output=True)
+
+    result = run_operator("--webhook-address", f"127.0.0.1:{free_port()}",
+                          "--webhook-cert", str(cert), "--webhook-key", str(other_key))
+
+    assert_refused(result, "the key is not the certificate's")
