@@ -86,6 +86,15 @@ class HandlerRunner:
             if limit.expired():
                 # The handler swallowed the cancellation and finished late anyway.
                 raise TimeLimitExceededError
+            deadline = limit.when()
+            if deadline is not None and asyncio.get_running_loop().time() > deadline:
+                # It blocked the event loop past its limit, so the limit could not
+                # fire; the answer is still late, and every other call waited too.
+                logger.warning(
+                    "An async handler ran past its %gs time limit without giving way to "
+                    "the event loop (blocking code in an async def); every other request "
+                    "waited meanwhile. Make blocking handlers plain def.", self.timeout)
+                raise TimeLimitExceededError
             return result
 
         if self.exhausted:

@@ -181,5 +181,11 @@ async def get_stubborn_failing_order(event, context):
     return GetResponse(order_id=event.state.params.order_id)
 
 
+async def get_blocking_order(event, context):
+    # Blocking code in an async def: the event loop cannot run the time limit.
+    time.sleep(event.state.params.sleep)  # noqa: ASYNC251 (the mistake under test)
+    return GetResponse(order_id=event.state.params.order_id, slept=event.state.params.sleep)
+
+
 def get_misshapen_order(event, context):
     return {"order_id": "not a number", "slept": "never"}
