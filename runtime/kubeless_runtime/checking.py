@@ -137,6 +137,11 @@ def _read_scope(tree: ast.Module) -> _ModuleScope:
     scope = _ModuleScope()
     for order, node in enumerate(tree.body):
         bindings: list[tuple[str, _Binding]] = []
+        if isinstance(node, ast.Assign | ast.AnnAssign) and node.value is not None:
+            # A := in the value binds before the assignment does.
+            walrus = (inner.target.id for inner in ast.walk(node.value)
+                      if isinstance(inner, ast.NamedExpr))
+            bindings += _opaque(walrus, order, node.lineno)
         if isinstance(node, ast.Assign):
             for target in node.targets:
                 if isinstance(target, ast.Name):
@@ -191,6 +196,11 @@ def _names_bound(statement: ast.AST) -> Iterator[str]:
             yield node.name
             continue  # its body is a scope of its own
         elif isinstance(node, ast.Lambda):
+            continue
+        elif isinstance(node, ast.ListComp | ast.SetComp | ast.DictComp | ast.GeneratorExp):
+            # A comprehension's loop variables stay in its own scope; only := leaks.
+            yield from (inner.target.id for inner in ast.walk(node)
+                        if isinstance(inner, ast.NamedExpr))
             continue
         elif isinstance(node, ast.ExceptHandler | ast.MatchAs | ast.MatchStar) and node.name:
             yield node.name

@@ -112,9 +112,10 @@ def too_deeply_nested() -> str:
 
 def bound_out_of_sight(name: str) -> str:
     return (
-        f"{name!r} is bound inside a block (if, try, for, with, match), by unpacking or "
-        f"by a relative import, so its value cannot be known without running the module; "
-        f"bind it with a plain def, class, assignment or import at module level."
+        f"{name!r} is bound inside a block (if, try, for, with, match), or by unpacking, "
+        f"del, +=, := or a relative import, so its value cannot be known without running "
+        f"the module; bind it once with a plain def, class, assignment or import at "
+        f"module level."
     )
 
 

@@ -167,6 +167,11 @@ REBINDINGS = {
     "constant set by unpacking": (
         VALID.replace('FUNCTION_NAME = "echo"', 'FUNCTION_NAME, _ = "echo", 1'),
         "'FUNCTION_NAME' is bound inside a block"),
+    "a comprehension's own variable": (
+        VALID + "\nSIZES = [Params for Params in range(3)]\n", None),
+    "handler rebound by := in a comprehension": (
+        VALID + "\nSIZES = [(get_echo := size) for size in range(3)]\n",
+        "'get_echo' is bound inside a block"),
     "optional import in a try": (
         VALID + "\ntry:\n    import orjson\nexcept ImportError:\n    orjson = None\n", None),
     "imports only for type checkers": (
