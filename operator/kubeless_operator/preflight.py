@@ -1,4 +1,4 @@
-"""Checks made once before kopf starts: may the operator watch what it serves?
+"""Checks made once before kopf starts: may the operator watch and write what it serves?
 
 kopf meets a missing permission only on its watch streams: it retries each 403
 for about a minute, then exits with hundreds of lines of tracebacks, none of
@@ -35,11 +35,13 @@ class Resource:
     group: str  # "" for the core group
     version: str
     plural: str
+    subresource: str = ""
 
     @property
     def name(self) -> str:
-        """As RBAC and kubectl spell it: ``deployments.apps``, ``configmaps``."""
-        return f"{self.plural}.{self.group}" if self.group else self.plural
+        """As RBAC and kubectl spell it: ``deployments.apps``, ``functions.kubeless.io/status``."""
+        name = f"{self.plural}.{self.group}" if self.group else self.plural
+        return f"{name}/{self.subresource}" if self.subresource else name
 
 
 FUNCTIONS = Resource(builders.GROUP, builders.VERSION, builders.PLURAL)
@@ -50,6 +52,17 @@ CHILDREN = (
     Resource("apps", "v1", "deployments"),
     Resource("autoscaling", "v2", "horizontalpodautoscalers"),
 )
+FUNCTION_STATUS = Resource(builders.GROUP, builders.VERSION, builders.PLURAL, "status")
+EVENTS = Resource("", "v1", "events")
+# What the reconciler does with each kind besides watching it: children are applied
+# server-side (a patch that may create), and those it may make anew are deleted.
+WRITES = {
+    FUNCTION_STATUS: ("patch",),
+    CHILDREN[0]: ("create", "patch", "delete"),
+    CHILDREN[1]: ("create", "patch", "delete"),
+    CHILDREN[2]: ("create", "patch"),
+    CHILDREN[3]: ("create", "patch", "delete"),
+}
 # Watched by kopf when it watches cluster-wide, so that a CRD installed or changed
 # after the start is noticed; without the permission kopf retries for a minute.
 CRDS = Resource("apiextensions.k8s.io", "v1", "customresourcedefinitions")
@@ -94,6 +107,12 @@ def _check(api_client: client.ApiClient, namespaces: scope.NamespaceScope) -> Fi
     places: list[str | None] = list(namespaces.names) or [None]
     wanted = [Access(verb, resource, place)
               for place in places for resource in (FUNCTIONS, *CHILDREN) for verb in VERBS]
+    # Without these the operator would start, then fail every reconcile with 403s
+    # and, without the status patch, say nothing where users look. Asked only once
+    # watching is allowed, so that a missing Role reads as one short sentence.
+    writes = [Access(verb, resource, place)
+              for place in places for resource, verbs in WRITES.items() for verb in verbs]
+    events = [Access("create", EVENTS, place) for place in places]
     if not namespaces.names:
         wanted += [Access(verb, CRDS, None) for verb in VERBS]
     try:
@@ -101,6 +120,9 @@ def _check(api_client: client.ApiClient, namespaces: scope.NamespaceScope) -> Fi
         # proves the server reachable and the credentials accepted.
         functions_served = is_served(api_client, FUNCTIONS)
         denied = [access for access in wanted if not is_allowed(api_client, access)]
+        if not any(access.resource != CRDS for access in denied):
+            denied += [access for access in writes if not is_allowed(api_client, access)]
+        events_denied = [access for access in events if not is_allowed(api_client, access)]
     except client.ApiException as error:
         raise PreflightError(_refused(host, error)) from error
     except urllib3.exceptions.HTTPError as error:
@@ -114,6 +136,10 @@ def _check(api_client: client.ApiClient, namespaces: scope.NamespaceScope) -> Fi
         raise PreflightError(f"{_identity(api_client)} may not {_describe(missing)}"
                              f"{_remedy(namespaces)}.")
 
+    if events_denied:
+        logger.warning("Events are off: %s may not %s; statuses still say everything, "
+                       "but kubectl describe shows no events.", _identity(api_client),
+                       _describe(events_denied))
     # Only kopf's cluster-wide mode watches CRDs, and it can do without.
     crds_watchable = not namespaces.names and not denied
     if denied:
@@ -144,7 +170,8 @@ def is_allowed(api_client: client.ApiClient, access: Access) -> bool:
     """Whether these credentials may ``access``, as the API server's authorizers decide."""
     attributes = client.V1ResourceAttributes(
         verb=access.verb, group=access.resource.group, version=access.resource.version,
-        resource=access.resource.plural, namespace=access.namespace)
+        resource=access.resource.plural, subresource=access.resource.subresource or None,
+        namespace=access.namespace)
     review = client.AuthorizationV1Api(api_client).create_self_subject_access_review(
         client.V1SelfSubjectAccessReview(
             spec=client.V1SelfSubjectAccessReviewSpec(resource_attributes=attributes)),

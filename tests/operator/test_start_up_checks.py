@@ -33,6 +33,7 @@ COMMAND = str(Path(sys.executable).parent / "kubeless-fastapi")
 PREFIX = "kubeless-fastapi operator: "
 GREETING = REPO / "examples" / "01-greeting" / "function.yaml"
 RBAC_KINDS = {"ServiceAccount", "Role", "RoleBinding", "ClusterRole", "ClusterRoleBinding"}
+READ_VERBS = {"get", "list", "watch"}
 REFUSALS = ("forbidden", "Forbidden", " 403", "Traceback")
 # The check takes well under a second; kopf took about a minute to give up.
 REFUSAL_SECONDS = 15
@@ -54,7 +55,8 @@ class Install:
         self.cluster.kubectl("create", "namespace", name)
         return name
 
-    def grant(self, *values: str, drop_group: str | None = None) -> Path:
+    def grant(self, *values: str, drop_group: str | None = None,
+              read_only: bool = False) -> Path:
         """Apply the chart's RBAC for ``values``; a kubeconfig with the ServiceAccount's token."""
         rendered = helm(self.cluster, "template", self.release, str(CHART),
                         "--namespace", self.namespace, *values)
@@ -64,6 +66,10 @@ class Install:
             if drop_group is not None and document["kind"] in {"Role", "ClusterRole"}:
                 document["rules"] = [rule for rule in document["rules"]
                                      if drop_group not in rule["apiGroups"]]
+            if read_only and document["kind"] in {"Role", "ClusterRole"}:
+                for rule in document["rules"]:
+                    rule["verbs"] = [v for v in rule["verbs"] if v in READ_VERBS]
+                document["rules"] = [rule for rule in document["rules"] if rule["verbs"]]
             if document["kind"].startswith("Cluster"):
                 self.cluster_scoped.append(f"{document['kind']}/{document['metadata']['name']}")
         self.cluster.kubectl("apply", "-f", "-", input=yaml.safe_dump_all(documents))
@@ -285,3 +291,15 @@ def configuration_of(kubeconfig: Path) -> client.Configuration:
     configuration = client.Configuration()
     config.load_kube_config(config_file=str(kubeconfig), client_configuration=configuration)
     return configuration
+
+
+def test_roles_that_only_read_are_refused_naming_the_writes_missing(install):
+    watched = install.watched("a")
+    kubeconfig = install.grant("--set", f"watchNamespaces={{{watched}}}", read_only=True)
+
+    result = run_operator(kubeconfig, "--namespace", watched)
+
+    assert_refused(result, "may not patch functions.kubeless.io/status",
+                   "create or patch or delete configmaps, services or "
+                   "horizontalpodautoscalers.autoscaling",
+                   "create or patch deployments.apps", f"in namespace '{watched}'")
