@@ -121,6 +121,12 @@ def main(args: Sequence[str]) -> int:
     logging.getLogger("kubeless_operator").setLevel(
         logging.DEBUG if options.verbose else logging.INFO)
 
+    named = [path for path in os.environ.get("KUBECONFIG", "").split(os.pathsep) if path]
+    if named and not any(Path(path).expanduser().is_file() for path in named):
+        # The client would fall back to in-cluster settings and blame those instead.
+        return _refuse(f"no Kubernetes connection: KUBECONFIG names {_series(named)}, and "
+                       f"no such file exists; point it at a kubeconfig, or unset it to use "
+                       f"~/.kube/config or the pod's service account.")
     try:
         config.load_config()  # type: ignore[no-untyped-call]  # the client's own gap
     except config.ConfigException as error:
@@ -274,3 +280,8 @@ def _address(value: str, option: str) -> tuple[str, int]:
         raise ValueError(f"{option} is {value!r}; it must be HOST:PORT with a port from 1 "
                          f"to {PORT_LIMIT}, such as 0.0.0.0:8081.")
     return host.strip("[]") or "0.0.0.0", int(port)
+
+
+def _series(paths: list[str]) -> str:
+    quoted = [repr(path) for path in paths]
+    return quoted[0] if len(quoted) == 1 else f"{', '.join(quoted[:-1])} and {quoted[-1]}"

@@ -128,6 +128,18 @@ def test_a_kubeconfig_that_cannot_be_read_is_refused_in_one_sentence(
     assert_refused(result, "no Kubernetes connection: the kubeconfig cannot be read", expected)
 
 
+def test_a_kubeconfig_that_does_not_exist_is_named(tmp_path: Path) -> None:
+    missing = tmp_path / "nowhere.kubeconfig"
+
+    result = subprocess.run(
+        [COMMAND, "operator", "--health-address", f"127.0.0.1:{free_port()}",
+         "--metrics-address", f"127.0.0.1:{free_port()}"],
+        capture_output=True, text=True, timeout=60, check=False,
+        env={**os.environ, "KUBECONFIG": str(missing)})
+
+    assert_refused(result, f"KUBECONFIG names {str(missing)!r}, and no such file exists")
+
+
 def test_a_webhook_certificate_that_is_not_pem_is_refused_in_one_sentence(
         tmp_path: Path) -> None:
     text = tmp_path / "notes.txt"
