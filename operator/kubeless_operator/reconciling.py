@@ -66,6 +66,12 @@ def reconcile(
     try:
         function = specs.read(body)
     except specs.InvalidFunctionError as error:
+        # Said along with the source's problems, so that a manifest brought from
+        # Kubeless (runtime: python3.7) learns both at once.
+        runtime_name = str((body.get("spec") or {}).get("runtime") or "")
+        if context.runtimes.resolve(runtime_name) is None:
+            error = specs.InvalidFunctionError(
+                [*error.problems, context.runtimes.describe_unknown(runtime_name)])
         return _invalid(body, error, context=context, finish=finish)
     valid = statuses.Condition(statuses.SOURCE_VALID, True, statuses.VALID,
                                f"{function.filename} follows the function contract.")

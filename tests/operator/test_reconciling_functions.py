@@ -135,6 +135,18 @@ def test_runtime_names_resolve_through_the_configured_runtime_table(
     assert functions.read("Deployment", "old-runtime") is None
 
 
+def test_an_invalid_source_on_an_unknown_runtime_is_told_both_at_once(
+        functions: Functions) -> None:
+    source = GREETING.replace('FUNCTION_NAME = "greeting"\n', "")
+    functions.create("from-kubeless", function=source, runtime="python3.7")
+
+    functions.wait_reason("from-kubeless", "InvalidFunction")
+    message = (functions.condition("from-kubeless", "SourceValid") or {})["message"]
+
+    assert "FUNCTION_NAME is missing" in message
+    assert "runtime 'python3.7' is not in the operator's runtime table" in message
+
+
 def test_function_becomes_children_applied_server_side_and_controlled_by_it(
         functions: Functions) -> None:
     created = functions.create("greeting", deps="requests==2.32.3\n", timeout="42",
