@@ -133,4 +133,7 @@ class HandlerRunner:
             self._stuck -= 1
             stuck = self._stuck
         self._metrics.stuck_threads.set(stuck)
-        logger.info("A timed-out handler has returned; %d worker threads still held.", stuck)
+        logger.info("A timed-out handler has returned; %s.",
+                    "no worker thread is held now" if stuck == 0
+                    else "1 worker thread is still held" if stuck == 1
+                    else f"{stuck} worker threads are still held")

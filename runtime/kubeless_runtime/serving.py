@@ -31,8 +31,9 @@ def serve(settings: Settings) -> int:
     except ContractError as error:
         for violation in error.violations:
             logger.error("%s", violation.format(error.filename))
-        logger.error("%s cannot be served: %d problem(s) above.",
-                     error.filename, len(error.violations))
+        count = len(error.violations)
+        logger.error("%s cannot be served: %s above.", error.filename,
+                     "the problem" if count == 1 else f"the {count} problems")
         return 1
 
     try:
