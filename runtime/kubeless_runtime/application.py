@@ -105,6 +105,12 @@ def create_app(function: Function, settings: Settings) -> FastAPI:
             408: {"model": ErrorBody, "description": "The call exceeded the time limit."},
             413: {"model": ErrorBody, "description": "The request body is too large."},
             500: {"model": ErrorBody, "description": "The function failed."},
+            # Only a plain def handler runs on the thread pool that calls past their
+            # limit can hold.
+            **({} if function.is_async else {503: {
+                "model": ErrorBody,
+                "description": "Every worker thread is held by calls past their time limit.",
+            }}),
         },
         operation_id=function.handler_name,
     )

@@ -84,3 +84,10 @@ def test_only_function_calls_are_counted(serve: ServeFunction):
     assert 'function_duration_seconds_count{method="GET"} 1.0' in metrics
     assert 'function_failures_total{method="GET"} 0.0' in metrics
     assert "function_calls_in_flight" in metrics
+
+
+def test_only_a_thread_pool_handler_documents_503(serve: ServeFunction, openapi):
+    asynchronous = serve("orders", "get_order_async").client.get("/openapi.json").json()
+
+    assert "503" in openapi["paths"]["/"]["get"]["responses"]
+    assert "503" not in next(iter(asynchronous["paths"].values()))["get"]["responses"]
