@@ -265,7 +265,24 @@ def _check_handler(
         violations.append(Violation(contract.handler_not_a_function(handler), binding.line))
     elif not _takes_event_and_context(function.args):
         violations.append(Violation(contract.handler_signature(handler), binding.line))
+    if isinstance(function, ast.FunctionDef | ast.AsyncFunctionDef):
+        generator_line = _yield_line(function)
+        if generator_line is not None:
+            violations.append(Violation(contract.handler_yields(handler), generator_line))
     return rules, violations
+
+
+def _yield_line(function: ast.FunctionDef | ast.AsyncFunctionDef) -> int | None:
+    """The line of a yield that makes the function a generator, if there is one."""
+    pending: list[ast.AST] = list(function.body)
+    while pending:
+        node = pending.pop()
+        if isinstance(node, ast.Yield | ast.YieldFrom):
+            return node.lineno
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda | ast.ClassDef):
+            continue  # a scope of its own
+        pending.extend(ast.iter_child_nodes(node))
+    return None
 
 
 def _takes_event_and_context(args: ast.arguments) -> bool:
@@ -327,6 +344,11 @@ def _check_params(scope: _ModuleScope) -> Iterator[Violation]:
         if "KW_ONLY" in ast.unparse(annotation):
             keyword_only = True
             continue
+        if _is_annotated(scope, annotation, before=before):
+            # FastAPI would take the parameter's kind from both the metadata and the
+            # dataclass default, and refuses the route when they meet.
+            yield Violation(contract.params_field_annotated(field_name), line)
+            continue
         kind = _parameter_kind(scope, value, before=before)
         if kind in contract.REFUSED_PARAMETER_KINDS:
             yield Violation(contract.params_field_refused(field_name, kind), line)
@@ -355,6 +377,13 @@ def _check_params(scope: _ModuleScope) -> Iterator[Violation]:
         if name not in path_fields:
             path_line = route_binding.line if route_binding else None
             yield Violation(contract.route_placeholder_without_field(name, path), path_line)
+
+
+def _is_annotated(scope: _ModuleScope, annotation: ast.expr, *, before: int) -> bool:
+    if not isinstance(annotation, ast.Subscript):
+        return False
+    origin = scope.origin(annotation.value, before=before)
+    return origin in {"typing.Annotated", "typing_extensions.Annotated"}
 
 
 def _fields(params: ast.ClassDef) -> Iterator[tuple[str, ast.expr, ast.expr | None, int]]:

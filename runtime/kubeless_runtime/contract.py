@@ -105,6 +105,16 @@ def syntax_error(detail: str) -> str:
     return f"the module does not parse: {detail}."
 
 
+def handler_yields(handler: str) -> str:
+    return (f"handler {handler!r} yields, which makes it a generator; return the response "
+            f"model instead (a streamed answer is not part of the contract).")
+
+
+def params_field_annotated(field: str) -> str:
+    return (f"Params.{field} is typed with Annotated[...]; give its kind and limits as "
+            f"its default instead, as in 'count: int = Query(2, ge=1)'.")
+
+
 def too_deeply_nested() -> str:
     return ("the module is nested too deeply for Python to compile it (expressions or "
             "blocks thousands of levels deep); split it into smaller expressions.")

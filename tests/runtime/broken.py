@@ -83,6 +83,14 @@ CASES = [
                  id="handler-with-one-parameter"),
     pytest.param(Broken(_edit("return GetResponse(", "return GetResponse(("),
                         "the module does not parse", 22), id="syntax-error"),
+    pytest.param(Broken(_edit("    return GetResponse(", "    yield GetResponse("),
+                        "handler 'get_echo' yields, which makes it a generator", 22),
+                 id="handler-a-generator"),
+    pytest.param(Broken(_edit('text: str = Query("hi")',
+                              'text: typing.Annotated[str, Query(min_length=1)] = "hi"'
+                              ).replace("from dataclasses", "import typing\nfrom dataclasses", 1),
+                        "Params.text is typed with Annotated[...]", 19),
+                 id="params-field-annotated"),
     pytest.param(Broken(_edit("def get_echo(event, context):", "return None\n\n\n"
                                                                "def get_echo(event, context):"),
                         "the module does not parse: 'return' outside function", 21),
