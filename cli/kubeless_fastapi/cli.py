@@ -65,8 +65,11 @@ def check(
     handler: Annotated[str, typer.Option("--handler", help="The handler function's name.")],
 ) -> None:
     """Check a function module against the contract without running it."""
-    from kubeless_runtime import checking
+    from kubeless_runtime import checking, settings
 
+    problem = settings.handler_name_problem(handler)
+    if problem is not None:
+        _fail(problem, code=2)
     if not path.is_file():
         problem = ("is a folder" if path.is_dir() else
                    "not a regular file" if path.exists() else "no such file")

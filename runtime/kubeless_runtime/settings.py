@@ -58,6 +58,21 @@ class Settings:
         return self.module_path.stem
 
 
+def handler_name_problem(handler: str) -> str | None:
+    """Why ``handler`` cannot name a handler function, or None when it can."""
+    if "." in handler:
+        module, _, function = handler.rpartition(".")
+        return (
+            f"the handler is {handler!r}, but it names the function alone, such as "
+            f"{function!r}; the Kubeless form {handler!r} belongs in a Function's "
+            f"spec.handler, where {module!r} is the module."
+        )
+    if not handler.isidentifier():
+        return (f"the handler is {handler!r}, which is not a Python function name; pass "
+                f"the handler's name, such as 'get_greeting'.")
+    return None
+
+
 def from_environment(
         *,
         module_path: Path | None = None,
@@ -75,14 +90,11 @@ def from_environment(
                                 f"{module_name.removesuffix('.py')!r}, not {module_name!r}.")
         module_dir = Path(environ.get("FUNC_MODULE_DIR") or DEFAULT_MODULE_DIR)
         module_path = module_dir / f"{module_name}.py"
-    handler = handler or _required(environ, "FUNC_HANDLER", "the handler function")
-    if "." in handler:
-        module, _, function = handler.rpartition(".")
-        raise SettingsError(
-            f"the handler is {handler!r}, but it names the function alone, such as "
-            f"{function!r}; the Kubeless form {handler!r} belongs in a Function's "
-            f"spec.handler, where {module!r} is the module."
-        )
+    if handler is None:
+        handler = _required(environ, "FUNC_HANDLER", "the handler function")
+    problem = handler_name_problem(handler)
+    if problem is not None:
+        raise SettingsError(problem)
 
     settings = Settings(
         module_path=module_path,

@@ -198,3 +198,14 @@ def test_checker_accepts_only_what_the_loader_accepts(
         loading.load(module, handler="get_echo")  # imports and inspects the real objects
     except ContractError as error:
         pytest.fail(f"the checker accepted what the loader refuses: {error}")
+
+
+@pytest.mark.parametrize("handler", ["", "get greeting"])
+def test_check_command_refuses_a_handler_that_is_not_a_name(handler: str):
+    result = run_command("check", str(EXAMPLES / "01-greeting" / "greeting.py"),
+                         "--handler", handler)
+
+    assert result.returncode == 2
+    assert result.stderr == (f"kubeless-fastapi: the handler is {handler!r}, which is not a "
+                             "Python function name; pass the handler's name, such as "
+                             "'get_greeting'.\n")

@@ -69,6 +69,9 @@ def test_defaults_follow_kubeless():
         pytest.param({"MOD_NAME": "m", "FUNC_HANDLER": "m.get_m"},
                      "the handler is 'm.get_m', but it names the function alone, such as "
                      "'get_m'", id="kubeless-style-handler"),
+        pytest.param({"MOD_NAME": "m", "FUNC_HANDLER": "get m"},
+                     "the handler is 'get m', which is not a Python function name",
+                     id="handler-with-a-space"),
     ],
 )
 def test_bad_settings_are_explained(environ, message):
