@@ -7,6 +7,7 @@ a YAML file passed with ``--runtimes``, so a cluster can pin its own images.
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -42,6 +43,10 @@ class RuntimeTable:
             f"runtime {name!r} is not in the operator's runtime table; "
             f"known runtimes: {known}."
         )
+
+
+# Kubeless's runtime names (python3.7, nodejs12) and this project's (python-fastapi3.12).
+RUNTIME_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
 
 def default_table() -> RuntimeTable:
@@ -82,6 +87,11 @@ def _describe(error: yaml.YAMLError) -> str:
 
 
 def _read_entry(name: str, value: Any) -> Runtime:
+    if not RUNTIME_NAME.match(name):
+        raise RuntimeTableError(
+            f"runtime name {name!r} cannot be written in a Function's spec.runtime as a "
+            "plain word: use letters, digits, '.', '_' and '-', such as "
+            f"{DEFAULT_RUNTIME!r}.")
     if isinstance(value, str) and value:
         return Runtime(name, value)
     if isinstance(value, dict) and isinstance(value.get("image"), str) and value["image"]:

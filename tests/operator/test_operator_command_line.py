@@ -94,6 +94,16 @@ def test_a_runtime_table_that_is_not_yaml_is_refused_with_its_line(tmp_path: Pat
     assert_refused(result, f"the runtime table '{table}' is not valid YAML", "at line 2")
 
 
+def test_a_runtime_name_no_function_could_spell_is_refused(tmp_path: Path) -> None:
+    table = tmp_path / "runtimes.yaml"
+    table.write_text("'Bad Name!': registry.example/runtime:1\n")
+
+    result = run_operator("--runtimes", str(table))
+
+    assert_refused(result, "runtime name 'Bad Name!' cannot be written in a Function's "
+                   "spec.runtime")
+
+
 BROKEN_CA_KUBECONFIG = """\
 apiVersion: v1
 kind: Config
