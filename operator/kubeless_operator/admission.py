@@ -8,13 +8,14 @@ source is parsed, never executed.
 from __future__ import annotations
 
 import dataclasses
+import logging
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import kopf
 
-from kubeless_operator import builders, specs
+from kubeless_operator import builders, specs, statuses
 
 HANDLER_ID = "validate-function"
 """Also the URL path the apiserver calls: ``/validate-function``."""
@@ -47,6 +48,23 @@ def register(registry: kopf.OperatorRegistry, settings: kopf.OperatorSettings,
         builders.GROUP, builders.VERSION, builders.PLURAL,
         id=HANDLER_ID, operations=["CREATE", "UPDATE"], registry=registry,
     )(validate_function)
+    logging.getLogger("kopf.objects").addFilter(DenialsAreNotErrors())
+
+
+class DenialsAreNotErrors(logging.Filter):
+    """Logs the webhook's refusals at INFO: kopf logs them as handler errors.
+
+    A refused Function is the webhook working, and an ERROR line per refusal
+    would page whoever alerts on the operator's errors.
+    """
+
+    PREFIX = f"Webhook {HANDLER_ID!r} failed permanently"
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno == logging.ERROR and record.getMessage().startswith(self.PREFIX):
+            record.levelno, record.levelname = logging.INFO, logging.getLevelName(logging.INFO)
+            record.exc_info = record.exc_text = None
+        return True
 
 
 def validate_function(body: Mapping[str, Any], **kwargs: Any) -> None:
@@ -60,7 +78,8 @@ def validate_function(body: Mapping[str, Any], **kwargs: Any) -> None:
     try:
         specs.read(_with_identity(body))
     except specs.InvalidFunctionError as error:
-        raise kopf.AdmissionError("\n".join(error.problems), code=422) from None
+        message = statuses.bounded_message("\n".join(error.problems))
+        raise kopf.AdmissionError(message, code=422) from None
 
 
 def _with_identity(body: Mapping[str, Any]) -> dict[str, Any]:

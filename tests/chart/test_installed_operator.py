@@ -226,6 +226,10 @@ def test_webhook_refuses_a_broken_function_at_kubectl_apply(
     assert "function.kubeless.io/greeting created" in accepted
     # Changes that leave the spec alone pass, even on a Function that was invalid.
     assert "function.kubeless.io/legacy labeled" in labelled
+    # A refusal is the webhook working: logged, but not as an error.
+    log = (tmp_path / "operator.log").read_text()
+    assert "Webhook 'validate-function' failed permanently: greeting.py:14" in log
+    assert "[ERROR" not in log
 
 
 def apply_when_webhook_answers(cluster: Any, namespace: str,
