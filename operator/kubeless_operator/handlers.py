@@ -58,6 +58,9 @@ class Memo:
         default_factory=dict)
     triggers: MutableMapping[FunctionKey, tuple[Any, ...]] = dataclasses.field(
         default_factory=dict)
+    statuses: MutableMapping[FunctionKey, Mapping[str, Any]] = dataclasses.field(
+        default_factory=dict)
+    """The status each Function was last reconciled to, to notice one edited by hand."""
     tasks: list[asyncio.Task[None]] = dataclasses.field(default_factory=list)
     owners: dict[str, Mapping[tuple[str, str], Any]] = dataclasses.field(default_factory=dict)
 
@@ -132,10 +135,11 @@ async def function_event(type: str | None, body: kopf.Body, memo: Memo, **_: Any
     if type == "DELETED":
         memo.functions.pop(key, None)
         memo.triggers.pop(key, None)
+        memo.statuses.pop(key, None)
         metrics.FUNCTIONS.set(len(memo.functions))
         return
 
-    _remember(memo, key, dict(body))
+    is_fresh = _remember(memo, key, dict(body))
     metrics.FUNCTIONS.set(len(memo.functions))
 
     # The operator's own status patches come back as events too; only a change a
@@ -144,6 +148,13 @@ async def function_event(type: str | None, body: kopf.Body, memo: Memo, **_: Any
     if memo.triggers.get(key) != trigger:
         memo.triggers[key] = trigger
         _enqueue(memo, key, urgent=True)
+    elif is_fresh and key in memo.statuses and (
+            (body.get("status") or {}) != memo.statuses[key]):
+        # Someone else wrote the status since the last reconcile, or this is the
+        # event of the operator's own patch, come before the patch's response was
+        # recorded; the reconcile that follows writes a hand edit back, and finds
+        # its own patch already true without a call.
+        _enqueue(memo, key)
 
 
 async def _child_event(type: str | None, body: kopf.Body, memo: Memo, **_: Any) -> None:
@@ -170,13 +181,15 @@ for _resource, _index_id in CHILD_RESOURCES.values():
     kopf.on.event(*_resource, id=f"child-{_resource[-1]}", when=_in_scope)(_child_event)
 
 
-def _remember(memo: Memo, key: FunctionKey, raw: Mapping[str, Any]) -> None:
+def _remember(memo: Memo, key: FunctionKey, raw: Mapping[str, Any]) -> bool:
+    """Keep the newer of ``raw`` and the body remembered; say whether ``raw`` was kept."""
     # A status patch's response and the watch event that follows it carry the same
     # object; whichever is newer wins, so a late event never rolls the status back.
     current = memo.functions.get(key)
     if current is not None and _is_older(raw, current):
-        return
+        return False
     memo.functions[key] = raw
+    return True
 
 
 def _is_older(raw: Mapping[str, Any], current: Mapping[str, Any]) -> bool:
@@ -237,6 +250,10 @@ async def _reconcile(memo: Memo, key: FunctionKey, *, defer_status: bool) -> Non
 
     metrics.RECONCILES.labels(result=outcome.result).inc()
     memo.queue.forget_failures(key)
+    if not outcome.is_status_deferred:
+        # As the API server returned it, when patched: what its events will carry.
+        written = outcome.body.get("status") if outcome.body else None
+        memo.statuses[key] = written or outcome.status
     if outcome.body:
         _remember(memo, key, outcome.body)
     if outcome.is_status_deferred:

@@ -307,6 +307,20 @@ def test_status_reports_generation_conditions_replicas_and_url_following_the_dep
     functions.wait_ready("observed")
 
 
+def test_a_status_edited_by_hand_is_put_back_within_the_bound(functions: Functions) -> None:
+    source = GREETING.replace('FUNCTION_NAME = "greeting"\n', "")
+    functions.create("claimed", function=source)
+    told = functions.wait_reason("claimed", "InvalidFunction")
+
+    functions.custom.patch_namespaced_custom_object_status(
+        builders.GROUP, builders.VERSION, functions.namespace, builders.PLURAL, "claimed",
+        {"status": {"conditions": [{**told, "status": "True", "reason": "ReplicasReady"}]}},
+        _content_type="application/merge-patch+json")
+
+    restored = functions.wait_reason("claimed", "InvalidFunction", timeout=REPAIR_SECONDS)
+    assert restored["status"] == "False"
+
+
 def test_children_deleted_or_edited_by_hand_are_put_back_within_the_bound(
         functions: Functions) -> None:
     functions.create("repaired")
