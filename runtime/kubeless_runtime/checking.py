@@ -243,6 +243,8 @@ def _check_metadata(scope: _ModuleScope) -> Iterator[Violation]:
     elif (literal.rstrip("/") in contract.RESERVED_PATHS
           or literal.startswith(contract.RESERVED_PREFIX)):
         yield Violation(contract.function_path_reserved(literal), binding.line)
+    elif (malformed := contract.function_path_malformed(literal)) is not None:
+        yield Violation(malformed, binding.line)
 
 
 def _check_handler(

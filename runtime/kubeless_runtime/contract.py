@@ -73,8 +73,26 @@ def rules_for_handler(handler: str) -> MethodRules | None:
 
 
 def path_placeholders(path: str) -> list[str]:
-    """The parameter names in a route such as ``/{item_id}/parts/{part}``."""
-    return _PLACEHOLDER.findall(path)
+    """The parameter names in a route such as ``/{item_id}/parts/{part}``, each once."""
+    return list(dict.fromkeys(_PLACEHOLDER.findall(path)))
+
+
+def function_path_malformed(path: str) -> str | None:
+    """What makes a FUNCTION_PATH that starts with '/' unusable as a route, if anything."""
+    if "?" in path or "#" in path:
+        return (f"FUNCTION_PATH {path!r} holds a query or a fragment; a route is a path "
+                f"alone, and query parameters are Params fields defaulting to Query().")
+    groups = re.findall(r"{([^}]*)}", path)
+    for group in groups:
+        if not _PLACEHOLDER.fullmatch(f"{{{group}}}"):
+            return (f"FUNCTION_PATH {path!r} has the placeholder {{{group}}}, which is not "
+                    f"a Python name; name it as its Params field, such as {{item_id}}.")
+    names = [group.split(":")[0] for group in groups]
+    repeated = sorted({name for name in names if names.count(name) > 1})
+    if repeated:
+        return (f"FUNCTION_PATH {path!r} names {{{repeated[0]}}} more than once; each path "
+                f"parameter appears once.")
+    return None
 
 
 @dataclasses.dataclass(frozen=True)

@@ -108,6 +108,14 @@ CASES = [
                                                         'FUNCTION_PATH = "/metrics"'),
                         "FUNCTION_PATH '/metrics' is a route of the runtime's own", 7),
                  id="function-path-reserved"),
+    pytest.param(Broken(_edit('FUNCTION_NAME = "echo"', 'FUNCTION_NAME = "echo"\n'
+                                                        'FUNCTION_PATH = "/{1bad}"'),
+                        "has the placeholder {1bad}, which is not a Python name", 7),
+                 id="function-path-placeholder-not-a-name"),
+    pytest.param(Broken(_edit('FUNCTION_NAME = "echo"', 'FUNCTION_NAME = "echo"\n'
+                                                        'FUNCTION_PATH = "/?q=1"'),
+                        "FUNCTION_PATH '/?q=1' holds a query or a fragment", 7),
+                 id="function-path-with-a-query"),
     pytest.param(Broken(_edit('text: str = Query("hi")', "text: str = Body()").replace(
         "from fastapi import Query", "from fastapi import Body, Query"),
         "Params.text defaults to Body()", 18), id="params-field-as-body"),
