@@ -21,6 +21,7 @@ from fastapi_offline import FastAPIOffline
 from kubeless_runtime import endpoints, metrics
 from kubeless_runtime.endpoints import ErrorBody, json_error
 from kubeless_runtime.invoking import HandlerRunner
+from kubeless_runtime.json_bodies import StrictJSONRoute
 from kubeless_runtime.loading import Function
 from kubeless_runtime.middleware import (
     AccessLogMiddleware,
@@ -94,7 +95,7 @@ def create_app(function: Function, settings: Settings) -> FastAPI:
     }
     function_endpoint = endpoints.build_endpoint(
         function, runner=runner, metrics=function_metrics, context=context)
-    app.add_api_route(
+    app.router.add_api_route(
         function.path,
         function_endpoint,
         methods=[function.rules.http_method],
@@ -113,6 +114,7 @@ def create_app(function: Function, settings: Settings) -> FastAPI:
             }}),
         },
         operation_id=function.handler_name,
+        route_class_override=StrictJSONRoute,
     )
 
     @app.exception_handler(RequestValidationError)

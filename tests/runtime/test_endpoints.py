@@ -230,21 +230,23 @@ def test_whatever_a_handler_raises_or_returns_unsent_is_a_counted_500_not_a_stop
     assert "Exception in ASGI application" not in log
 
 
-def test_nan_or_infinity_in_a_body_is_the_callers_422_not_a_failure(serve: ServeFunction):
+@pytest.mark.parametrize(("number", "said"), [
+    ("NaN", "NaN is not a JSON number"),
+    ("-Infinity", "-Infinity is not a JSON number"),
+    ("1e999", "1e999 is beyond a 64-bit float"),
+])
+def test_nan_or_infinity_in_a_body_is_the_callers_422_not_a_failure(
+        serve: ServeFunction, number: str, said: str):
     runtime = serve("orders", "post_order")
 
-    answer = runtime.client.post("/1", content=b'{"item": "tea", "quantity": NaN}',
+    answer = runtime.client.post("/1", content=f'{{"item": "tea", "quantity": {number}}}',
                                  headers={"content-type": "application/json"})
-    infinite = runtime.client.post("/1", content=b'{"item": "tea", "quantity": -Infinity}',
-                                   headers={"content-type": "application/json"})
     metrics = runtime.client.get("/metrics").text
 
     assert answer.status_code == 422
     [error] = answer.json()["detail"]
-    assert error["loc"] == ["body", "quantity"]
-    assert error["input"] == "NaN"
-    assert infinite.status_code == 422
-    assert infinite.json()["detail"][0]["input"] == "-Infinity"
+    assert error["type"] == "json_invalid"
+    assert error["ctx"]["error"] == f"{said}; send a finite number"
     assert 'function_failures_total{method="POST"} 0.0' in metrics
 
 
