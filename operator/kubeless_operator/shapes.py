@@ -44,12 +44,20 @@ def deployment_problems(raw: Any, field: str = "spec.deployment") -> list[str]:
             for name in STRING_MAPS:
                 problems += _string_map_problems(
                     meta.get(name), ".".join((field, *meta_path, name)))
+    replicas = _at(raw, ("spec", "replicas"))
+    if replicas is not None and not _is_count(replicas):
+        problems.append(f"{field}.spec.replicas is {_show(replicas)}; it must be a whole "
+                        f"number of replicas from 0 to {INT32_MAX}.")
     problems += _merged_list_problems(raw, field)
     return problems
 
 
 def privilege_problems(raw: Mapping[str, Any], field: str = "spec.deployment") -> list[str]:
-    """What in a partial Deployment would reach past the pod's restricted sandbox.
+    """What in a partial Deployment would reach past the pod's sandbox.
+
+    The rules follow the baseline Pod Security Standard, for every container of the
+    pod (sidecars too), plus root, privilege escalation and added capabilities, which
+    the operator's own container never has.
 
     The operator creates the Deployment with its own permissions, so whoever may
     write a Function must not get the node through it: these are refused rather
@@ -69,11 +77,21 @@ def privilege_problems(raw: Mapping[str, Any], field: str = "spec.deployment") -
     pod_context = pod.get("securityContext")
     if isinstance(pod_context, Mapping):
         problems += _escalations(pod_context, f"{where}.securityContext")
+        if pod_context.get("sysctls"):
+            problems.append(f"{where}.securityContext.sysctls is set; a function's pod "
+                            "keeps the node's kernel settings.")
     for list_name in ("initContainers", "containers"):
         for index, container in enumerate(pod.get(list_name) or []):
-            context = container.get("securityContext") if isinstance(container, Mapping) else None
+            if not isinstance(container, Mapping):
+                continue
+            context = container.get("securityContext")
             if isinstance(context, Mapping):
                 problems += _escalations(context, f"{where}.{list_name}[{index}].securityContext")
+            for port_index, port in enumerate(container.get("ports") or []):
+                if isinstance(port, Mapping) and port.get("hostPort"):
+                    problems.append(
+                        f"{where}.{list_name}[{index}].ports[{port_index}].hostPort is set; a "
+                        "function's pod may not take the node's ports (the Service exposes it).")
     return problems
 
 
@@ -94,7 +112,29 @@ def _escalations(context: Mapping[str, Any], field: str) -> list[str]:
                         "function pods run with every capability dropped.")
     if context.get("runAsUser") == 0 or context.get("runAsNonRoot") is False:
         problems.append(f"{field} asks for root; function pods run as a non-root user.")
+    for profile in ("seccompProfile", "appArmorProfile"):
+        kind = context.get(profile)
+        if isinstance(kind, Mapping) and kind.get("type") == "Unconfined":
+            problems.append(f"{field}.{profile} is Unconfined; function pods keep the "
+                            "runtime's default profile.")
+    selinux = context.get("seLinuxOptions")
+    if isinstance(selinux, Mapping) and (selinux.get("user") or selinux.get("role") or (
+            selinux.get("type") not in {None, *SELINUX_CONTAINER_TYPES})):
+        problems.append(f"{field}.seLinuxOptions asks for {_show(dict(selinux))}; function "
+                        "pods keep a container SELinux type.")
+    if context.get("procMount") not in {None, "Default"}:
+        problems.append(f"{field}.procMount is {_show(context['procMount'])}; function pods "
+                        "keep the default /proc.")
+    windows = context.get("windowsOptions")
+    if isinstance(windows, Mapping) and windows.get("hostProcess"):
+        problems.append(f"{field}.windowsOptions.hostProcess is true; function pods do not "
+                        "run as host processes.")
     return problems
+
+
+# The SELinux types Kubernetes' baseline Pod Security Standard allows.
+SELINUX_CONTAINER_TYPES = ("container_t", "container_init_t", "container_kvm_t",
+                           "container_engine_t")
 
 
 def service_problems(raw: Any, field: str = "spec.service") -> list[str]:
@@ -110,11 +150,11 @@ def service_problems(raw: Any, field: str = "spec.service") -> list[str]:
     problems: list[str] = []
     for index, port in enumerate(ports):
         where = f"{field}.ports[{index}]"
-        if "port" in port and not _is_whole(port["port"]):
+        if "port" in port and not _is_port(port["port"]):
             problems.append(f"{where}.port is {_show(port['port'])}; it must be a port "
                             "number from 1 to 65535.")
         target = port.get("targetPort")
-        if target is not None and not (_is_whole(target) or isinstance(target, str)):
+        if target is not None and not (_is_port(target) or isinstance(target, str)):
             problems.append(f"{where}.targetPort is {_show(target)}; it must be a port "
                             "number or a port name.")
     return problems
@@ -131,9 +171,9 @@ def autoscaler_problems(raw: Any, field: str = "spec.horizontalPodAutoscaler") -
     problems: list[str] = []
     for name in ("minReplicas", "maxReplicas"):
         value = spec.get(name)
-        if value is not None and not _is_whole(value):
+        if value is not None and not _is_count(value):
             problems.append(f"{field}.spec.{name} is {_show(value)}; it must be a whole "
-                            "number of replicas.")
+                            f"number of replicas from 0 to {INT32_MAX}.")
     metrics = spec.get("metrics")
     if metrics is not None and not (isinstance(metrics, list) and all(
             isinstance(metric, Mapping) for metric in metrics)):
@@ -194,6 +234,18 @@ def _at(raw: Mapping[str, Any], path: tuple[str, ...]) -> Any:
 
 def _is_whole(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_count(value: Any) -> bool:
+    # Kubernetes keeps replica counts in 32 bits; a larger number would wrap.
+    return _is_whole(value) and 0 <= value <= INT32_MAX
+
+
+def _is_port(value: Any) -> bool:
+    return _is_whole(value) and 1 <= value <= 65535
+
+
+INT32_MAX = 2**31 - 1
 
 
 def _not_an_object(field: str, value: Any) -> str:

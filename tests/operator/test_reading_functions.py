@@ -147,6 +147,14 @@ def _pod(**pod_spec: Any) -> dict[str, Any]:
         pytest.param({"horizontalPodAutoscaler": {"spec": {"maxReplicas": 3, "metrics": "cpu"}}},
                      "spec.metrics is 'cpu'; it must be a list of metric objects",
                      id="metrics-a-string"),
+        pytest.param({"deployment": {"spec": {"replicas": 1.5}}},
+                     "spec.deployment.spec.replicas is 1.5; it must be a whole number of "
+                     "replicas from 0 to 2147483647", id="replicas-a-fraction"),
+        pytest.param({"deployment": {"spec": {"replicas": 2**32 + 1}}},
+                     "spec.deployment.spec.replicas is 4294967297", id="replicas-past-32-bits"),
+        pytest.param({"service": {"ports": [{"port": 70000}]}},
+                     "spec.service.ports[0].port is 70000; it must be a port number",
+                     id="port-out-of-range"),
     ],
 )
 def test_kubernetes_parts_of_the_wrong_shape_are_named(
@@ -172,6 +180,19 @@ def test_kubernetes_parts_of_the_wrong_shape_are_named(
                          "allowPrivilegeEscalation": True}}]},
                      "initContainers[0].securityContext.allowPrivilegeEscalation is true",
                      id="escalating-init-container"),
+        pytest.param({"containers": [{"name": "f"}, {"name": "side", "securityContext": {
+                         "seccompProfile": {"type": "Unconfined"}}}]},
+                     "containers[1].securityContext.seccompProfile is Unconfined",
+                     id="unconfined-sidecar"),
+        pytest.param({"containers": [{"name": "side", "securityContext": {
+                         "seLinuxOptions": {"type": "spc_t"}}}]},
+                     "seLinuxOptions asks for {'type': 'spc_t'}", id="selinux-super-privileged"),
+        pytest.param({"containers": [{"name": "side", "ports": [
+                         {"containerPort": 80, "hostPort": 80}]}]},
+                     "containers[0].ports[0].hostPort is set", id="host-port"),
+        pytest.param({"securityContext": {"sysctls": [
+                         {"name": "net.ipv4.ip_forward", "value": "1"}]}},
+                     "securityContext.sysctls is set", id="sysctls"),
     ],
 )
 def test_a_deployment_that_would_leave_the_restricted_pod_is_refused(
