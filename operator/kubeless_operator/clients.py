@@ -21,8 +21,9 @@ from kubeless_operator import builders
 RawObject = dict[str, Any]
 # The cause the API server gives for a write refused in a namespace being deleted.
 NAMESPACE_TERMINATING = "NamespaceTerminating"
-# How server-side apply words a patch whose values do not fit the object's schema.
-TYPED_PATCH_REFUSAL = "failed to create typed patch object"
+# How server-side apply words (as a 500) a patch whose values do not fit the
+# object's schema: a string for a number, a fraction for a whole one.
+TYPED_PATCH_REFUSALS = ("failed to create typed patch object", "cannot convert")
 
 
 class ApiError(Exception):
@@ -48,9 +49,9 @@ class ApiError(Exception):
     def is_permanent(self) -> bool:
         # The object itself is refused: retrying the same request cannot help,
         # only a change of the Function's spec can. Server-side apply answers a
-        # value of the wrong type (replicas: "two") with a 500 of this wording.
+        # value of the wrong type (replicas: "two") with a 500 of these wordings.
         return self.status in {400, 422} or (
-            self.status == 500 and TYPED_PATCH_REFUSAL in self.message)
+            self.status == 500 and any(text in self.message for text in TYPED_PATCH_REFUSALS))
 
 
 @dataclasses.dataclass(frozen=True)

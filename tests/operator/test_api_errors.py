@@ -73,3 +73,20 @@ def test_a_value_of_the_wrong_type_is_a_permanent_refusal(cluster: Any, namespac
         api.apply(deployment, force=True)
 
     assert refused.value.is_permanent, refused.value
+
+
+def test_a_fraction_for_a_whole_number_is_a_permanent_refusal(
+        cluster: Any, namespace: str) -> None:
+    api = clients.Client(cluster.api_client)
+    deployment = {
+        "apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"name": "fraction", "namespace": namespace},
+        "spec": {"minReadySeconds": 1.5, "selector": {"matchLabels": {"a": "b"}},
+                 "template": {"metadata": {"labels": {"a": "b"}},
+                              "spec": {"containers": [{"name": "c", "image": "i"}]}}},
+    }
+
+    with pytest.raises(clients.ApiError) as refused:
+        api.apply(deployment, force=True)
+
+    assert refused.value.is_permanent, refused.value
