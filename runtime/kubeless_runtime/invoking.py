@@ -75,25 +75,17 @@ class HandlerRunner:
                 async with limit:
                     result = await self.handler(event, context)
             except TimeoutError:
-                if limit.expired():
+                if self._is_late(limit):
                     raise TimeLimitExceededError from None
                 raise
             except Exception as error:
-                if limit.expired():
-                    # It caught its cancellation at the limit and failed afterwards.
+                if self._is_late(limit):
+                    # It caught its cancellation at the limit (or blocked past it) and
+                    # failed afterwards: the caller's answer is the late one.
                     raise TimeLimitExceededError from error
                 raise
-            if limit.expired():
-                # The handler swallowed the cancellation and finished late anyway.
-                raise TimeLimitExceededError
-            deadline = limit.when()
-            if deadline is not None and asyncio.get_running_loop().time() > deadline:
-                # It blocked the event loop past its limit, so the limit could not
-                # fire; the answer is still late, and every other call waited too.
-                logger.warning(
-                    "An async handler ran past its %gs time limit without giving way to "
-                    "the event loop (blocking code in an async def); every other request "
-                    "waited meanwhile. Make blocking handlers plain def.", self.timeout)
+            if self._is_late(limit):
+                # It swallowed the cancellation, or blocked past it, and finished late.
                 raise TimeLimitExceededError
             return result
 
@@ -108,6 +100,21 @@ class HandlerRunner:
                 raise
             self._abandon(future)
             raise TimeLimitExceededError from None
+
+    def _is_late(self, limit: asyncio.Timeout) -> bool:
+        """Whether an async call ended past its limit, warning when it blocked the loop."""
+        if limit.expired():
+            return True
+        deadline = limit.when()
+        if deadline is None or asyncio.get_running_loop().time() <= deadline:
+            return False
+        # The limit never fired: the handler held the event loop past it, and every
+        # other request waited meanwhile.
+        logger.warning(
+            "An async handler ran past its %gs time limit without giving way to the event "
+            "loop (blocking code in an async def); every other request waited meanwhile. "
+            "Make blocking handlers plain def.", self.timeout)
+        return True
 
     def shutdown(self) -> None:
         # Stuck threads cannot be joined; waiting for them would hang the exit.

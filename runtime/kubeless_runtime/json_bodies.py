@@ -1,39 +1,64 @@
-"""Request bodies read as strict JSON: no NaN, Infinity or numbers beyond a float.
+"""Request bodies read as strict JSON: only what JSON and a Python str can carry.
 
-Python's JSON reader accepts ``NaN`` and ``Infinity`` and reads ``1e999`` as
-infinity; a model with ``price: float`` would then take them, and the answer would
-carry them back as ``null``. JSON has no such numbers, so they are refused the way
-malformed JSON is: a 422 naming what was sent.
+Python's JSON reader accepts ``NaN`` and ``Infinity``, reads ``1e999`` as
+infinity and turns a lone ``\\ud800`` escape into a string that cannot be encoded
+again. A model would take them, and the answer would then carry ``null`` or fail
+to render. They are refused as malformed JSON is: a 422 naming what was sent.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Callable, Coroutine
-from typing import Any
+from typing import Any, NoReturn
 
 from fastapi import Request, Response
 from fastapi.routing import APIRoute
+
+# A \uD800-\uDFFF escape: only a lone one is wrong, so bodies with none skip the check.
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+
+
+def loads(text: str) -> Any:
+    """``json.loads``, refusing non-finite numbers and unpaired surrogates."""
+
+    def refuse(why: str) -> NoReturn:
+        raise json.JSONDecodeError(f"{why}; send finite numbers and valid text", text, 0)
+
+    def constant(token: str) -> Any:
+        refuse(f"{token} is not a JSON number")
+
+    def finite(token: str) -> float:
+        value = float(token)
+        if not math.isfinite(value):
+            refuse(f"{_short(token)} is beyond a 64-bit float")
+        return value
+
+    def whole(token: str) -> int:
+        try:
+            return int(token)
+        except ValueError:  # more digits than Python converts
+            refuse(f"a whole number of {len(token)} digits is too long")
+
+    value = json.loads(text, parse_constant=constant, parse_float=finite, parse_int=whole)
+    if _SURROGATE_ESCAPE.search(text):
+        try:
+            json.dumps(value, ensure_ascii=False).encode("utf-8")
+        except UnicodeEncodeError:
+            refuse("a \\u escape names half of a surrogate pair, which is not text")
+    return value
+
+
+def _short(token: str) -> str:
+    return token if len(token) <= 24 else f"{token[:12]}...{token[-8:]}"
 
 
 class StrictJSONRequest(Request):
     async def json(self) -> Any:
         if not hasattr(self, "_json"):
-            text = (await self.body()).decode("utf-8")
-
-            def refuse(token: str) -> float:
-                raise json.JSONDecodeError(
-                    f"{token} is not a JSON number; send a finite number", text, 0)
-
-            def finite(token: str) -> float:
-                value = float(token)
-                if not math.isfinite(value):
-                    raise json.JSONDecodeError(
-                        f"{token} is beyond a 64-bit float; send a finite number", text, 0)
-                return value
-
-            self._json = json.loads(text, parse_constant=refuse, parse_float=finite)
+            self._json = loads((await self.body()).decode("utf-8"))
         return self._json
 
 

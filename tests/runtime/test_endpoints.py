@@ -230,23 +230,26 @@ def test_whatever_a_handler_raises_or_returns_unsent_is_a_counted_500_not_a_stop
     assert "Exception in ASGI application" not in log
 
 
-@pytest.mark.parametrize(("number", "said"), [
-    ("NaN", "NaN is not a JSON number"),
-    ("-Infinity", "-Infinity is not a JSON number"),
-    ("1e999", "1e999 is beyond a 64-bit float"),
+@pytest.mark.parametrize(("item", "number", "said"), [
+    ('"tea"', "NaN", "NaN is not a JSON number"),
+    ('"tea"', "-Infinity", "-Infinity is not a JSON number"),
+    ('"tea"', "1e999", "1e999 is beyond a 64-bit float"),
+    ('"tea"', "9" * 5000, "a whole number of 5000 digits is too long"),
+    ('"tea"', "1" * 400 + ".0", "111111111111...111111.0 is beyond a 64-bit float"),
+    ('"\\ud800"', "1", "a \\u escape names half of a surrogate pair, which is not text"),
 ])
 def test_nan_or_infinity_in_a_body_is_the_callers_422_not_a_failure(
-        serve: ServeFunction, number: str, said: str):
+        serve: ServeFunction, item: str, number: str, said: str):
     runtime = serve("orders", "post_order")
 
-    answer = runtime.client.post("/1", content=f'{{"item": "tea", "quantity": {number}}}',
+    answer = runtime.client.post("/1", content=f'{{"item": {item}, "quantity": {number}}}',
                                  headers={"content-type": "application/json"})
     metrics = runtime.client.get("/metrics").text
 
     assert answer.status_code == 422
     [error] = answer.json()["detail"]
     assert error["type"] == "json_invalid"
-    assert error["ctx"]["error"] == f"{said}; send a finite number"
+    assert error["ctx"]["error"] == f"{said}; send finite numbers and valid text"
     assert 'function_failures_total{method="POST"} 0.0' in metrics
 
 

@@ -187,5 +187,11 @@ async def get_blocking_order(event, context):
     return GetResponse(order_id=event.state.params.order_id, slept=event.state.params.sleep)
 
 
+async def get_blocking_refused_order(event, context):
+    # Blocks past the limit, then refuses: the caller's answer is still the late one.
+    time.sleep(event.state.params.sleep)  # noqa: ASYNC251 (the mistake under test)
+    raise HTTPException(status_code=404, detail="no such order")
+
+
 def get_misshapen_order(event, context):
     return {"order_id": "not a number", "slept": "never"}
