@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import ast
 import dataclasses
+import io
+import tokenize
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -98,6 +100,9 @@ class _ModuleScope:
 def check_source(source: str, *, handler: str, filename: str = "<function>") -> list[Violation]:
     """Every contract violation visible in ``source`` for the given handler name."""
     try:
+        # The pod's Python reads the file's coding declaration; an unknown one is a
+        # SyntaxError there, though parsing the text here would never see it.
+        tokenize.detect_encoding(io.BytesIO(source.encode("utf-8")).readline)
         tree = ast.parse(source, filename=filename)
         # Compiling (never running) the tree finds what the parser lets through
         # and the import would refuse: a top-level return, a duplicate argument,
@@ -136,12 +141,9 @@ def check_file(path: Path, *, handler: str) -> list[Violation]:
 def _read_scope(tree: ast.Module) -> _ModuleScope:
     scope = _ModuleScope()
     for order, node in enumerate(tree.body):
-        bindings: list[tuple[str, _Binding]] = []
-        if isinstance(node, ast.Assign | ast.AnnAssign) and node.value is not None:
-            # A := in the value binds before the assignment does.
-            walrus = (inner.target.id for inner in ast.walk(node.value)
-                      if isinstance(inner, ast.NamedExpr))
-            bindings += _opaque(walrus, order, node.lineno)
+        # A := anywhere the statement itself evaluates (a value, a default, a
+        # decorator, a base class) binds at module level, before the statement does.
+        bindings: list[tuple[str, _Binding]] = _opaque(_walrus_targets(node), order, node.lineno)
         if isinstance(node, ast.Assign):
             for target in node.targets:
                 if isinstance(target, ast.Name):
@@ -169,6 +171,29 @@ def _read_scope(tree: ast.Module) -> _ModuleScope:
         for name, binding in bindings:
             scope.bind(name, binding)
     return scope
+
+
+def _walrus_targets(statement: ast.stmt) -> Iterator[str]:
+    """Names a ``:=`` binds at module level while the statement runs.
+
+    Function and class bodies and lambdas are scopes of their own; the parts of a
+    def or class that run at module level (decorators, defaults, annotations,
+    bases) are not.
+    """
+    pending: list[ast.AST] = [statement]
+    while pending:
+        node = pending.pop()
+        if isinstance(node, ast.NamedExpr) and isinstance(node.target, ast.Name):
+            yield node.target.id
+        if isinstance(node, ast.Lambda):
+            continue
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+            pending += [*node.decorator_list, node.args, *([node.returns] if node.returns else [])]
+            continue
+        if isinstance(node, ast.ClassDef):
+            pending += [*node.decorator_list, *node.bases, *node.keywords]
+            continue
+        pending.extend(ast.iter_child_nodes(node))
 
 
 def _opaque(names: Iterator[str], order: int, line: int) -> list[tuple[str, _Binding]]:
@@ -381,7 +406,22 @@ def _check_params(scope: _ModuleScope) -> Iterator[Violation]:
             yield Violation(contract.route_placeholder_without_field(name, path), path_line)
 
 
-def _is_annotated(scope: _ModuleScope, annotation: ast.expr, *, before: int) -> bool:
+def _is_annotated(scope: _ModuleScope, annotation: ast.expr, *, before: int,
+                  depth: int = 0) -> bool:
+    """Whether a field's type is Annotated[...], written out, quoted or through an alias."""
+    if depth > 10:  # an alias of an alias ...: give up rather than loop
+        return False
+    if isinstance(annotation, ast.Constant) and isinstance(annotation.value, str):
+        try:
+            quoted = ast.parse(annotation.value, mode="eval").body
+        except SyntaxError:
+            return False
+        return _is_annotated(scope, quoted, before=before, depth=depth + 1)
+    if isinstance(annotation, ast.Name):
+        binding = scope.binding(annotation.id, before=before)
+        alias = binding.node if binding is not None else None
+        return isinstance(alias, ast.expr) and _is_annotated(
+            scope, alias, before=before, depth=depth + 1)
     if not isinstance(annotation, ast.Subscript):
         return False
     origin = scope.origin(annotation.value, before=before)

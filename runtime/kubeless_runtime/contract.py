@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import keyword
 import re
 from collections.abc import Iterable, Sequence
 
@@ -84,7 +85,7 @@ def function_path_malformed(path: str) -> str | None:
                 f"alone, and query parameters are Params fields defaulting to Query().")
     groups = re.findall(r"{([^}]*)}", path)
     for group in groups:
-        if not _PLACEHOLDER.fullmatch(f"{{{group}}}"):
+        if not _PLACEHOLDER.fullmatch(f"{{{group}}}") or keyword.iskeyword(group.split(":")[0]):
             return (f"FUNCTION_PATH {path!r} has the placeholder {{{group}}}, which is not "
                     f"a Python name; name it as its Params field, such as {{item_id}}.")
     names = [group.split(":")[0] for group in groups]

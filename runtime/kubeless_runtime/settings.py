@@ -8,6 +8,7 @@ one :class:`Settings`, so both paths build the very same app.
 from __future__ import annotations
 
 import dataclasses
+import keyword
 import math
 import os
 from collections.abc import Mapping
@@ -67,8 +68,9 @@ def handler_name_problem(handler: str) -> str | None:
             f"{function!r}; the Kubeless form {handler!r} belongs in a Function's "
             f"spec.handler, where {module!r} is the module."
         )
-    if not handler.isidentifier():
-        return (f"the handler is {handler!r}, which is not a Python function name; pass "
+    if not handler.isidentifier() or keyword.iskeyword(handler):
+        shown = handler if len(handler) <= 60 else f"{handler[:57]}..."
+        return (f"the handler is {shown!r}, which is not a Python function name; pass "
                 f"the handler's name, such as 'get_greeting'.")
     return None
 

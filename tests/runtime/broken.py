@@ -113,6 +113,10 @@ CASES = [
                         "has the placeholder {1bad}, which is not a Python name", 7),
                  id="function-path-placeholder-not-a-name"),
     pytest.param(Broken(_edit('FUNCTION_NAME = "echo"', 'FUNCTION_NAME = "echo"\n'
+                                                        'FUNCTION_PATH = "/{class}"'),
+                        "has the placeholder {class}, which is not a Python name", 7),
+                 id="function-path-placeholder-a-keyword"),
+    pytest.param(Broken(_edit('FUNCTION_NAME = "echo"', 'FUNCTION_NAME = "echo"\n'
                                                         'FUNCTION_PATH = "/?q=1"'),
                         "FUNCTION_PATH '/?q=1' holds a query or a fragment", 7),
                  id="function-path-with-a-query"),

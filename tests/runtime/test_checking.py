@@ -172,6 +172,26 @@ REBINDINGS = {
     "handler rebound by := in a comprehension": (
         VALID + "\nSIZES = [(get_echo := size) for size in range(3)]\n",
         "'get_echo' is bound inside a block"),
+    "Params rebound by := in a default": (
+        VALID + "\ndef later(x=(Params := 1)):\n    return x\n",
+        "'Params' is bound inside a block"),
+    "handler rebound by := in a base class": (
+        VALID + "\nclass Later(get_echo := object):\n    pass\n",
+        "'get_echo' is bound inside a block"),
+    "a := inside a lambda": (VALID + "\nLATER = lambda: (Params := 1)\n", None),
+    "Annotated through an alias": (
+        VALID.replace("from fastapi import Query",
+                      "from typing import Annotated\n\nfrom fastapi import Query\n\n"
+                      "Text = Annotated[str, Query()]")
+        .replace('text: str = Query("hi")', 'text: Text = "hi"'),
+        "Params.text is typed with Annotated[...]"),
+    "Annotated in quotes": (
+        VALID.replace("from dataclasses", "import typing\nfrom dataclasses")
+        .replace('text: str = Query("hi")', 'text: "typing.Annotated[str, Query()]" = "hi"'),
+        "Params.text is typed with Annotated[...]"),
+    "an unknown coding declaration": (
+        "# -*- coding: bogus -*-\n" + VALID, "unknown encoding: bogus"),
+    "a utf-8 coding declaration": ("# -*- coding: utf-8 -*-\n" + VALID, None),
     "optional import in a try": (
         VALID + "\ntry:\n    import orjson\nexcept ImportError:\n    orjson = None\n", None),
     "imports only for type checkers": (
@@ -200,7 +220,7 @@ def test_checker_accepts_only_what_the_loader_accepts(
         pytest.fail(f"the checker accepted what the loader refuses: {error}")
 
 
-@pytest.mark.parametrize("handler", ["", "get greeting"])
+@pytest.mark.parametrize("handler", ["", "get greeting", "class"])
 def test_check_command_refuses_a_handler_that_is_not_a_name(handler: str):
     result = run_command("check", str(EXAMPLES / "01-greeting" / "greeting.py"),
                          "--handler", handler)
