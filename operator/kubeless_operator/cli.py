@@ -125,11 +125,24 @@ def main(args: Sequence[str]) -> int:
     if named and not any(Path(path).expanduser().is_file() for path in named):
         # The client would fall back to in-cluster settings and blame those instead.
         return _refuse(f"no Kubernetes connection: KUBECONFIG names {_series(named)}, and "
-                       f"no such file exists; point it at a kubeconfig, or unset it to use "
+                       f"none is a file; point it at a kubeconfig, or unset it to use "
                        f"~/.kube/config or the pod's service account.")
+    home_config = Path("~/.kube/config").expanduser()
     try:
-        config.load_config()  # type: ignore[no-untyped-call]  # the client's own gap
+        # As kubectl does: the files KUBECONFIG lists, merged; else ~/.kube/config;
+        # else the pod's service account. (The client's load_config looks for the
+        # whole list as one path, and takes an empty KUBECONFIG for a file.)
+        if named:
+            config.load_kube_config()  # type: ignore[no-untyped-call]  # the client's gap
+        elif home_config.is_file():
+            config.load_kube_config(config_file=str(home_config))  # type: ignore[no-untyped-call]
+        else:
+            config.load_incluster_config()  # type: ignore[no-untyped-call]
     except config.ConfigException as error:
+        if not named and not home_config.is_file():
+            return _refuse("no Kubernetes connection: KUBECONFIG names no file, there is no "
+                           f"{home_config}, and this is not a pod with a service account "
+                           f"({str(error).rstrip('.')}).")
         return _refuse(f"no Kubernetes connection: {error}")
     except (ValueError, yaml.YAMLError) as error:
         # A kubeconfig that is not YAML, or whose base64 fields are not base64, gets
@@ -248,6 +261,9 @@ def _unservable(option: str, value: str, error: OSError) -> str:
 
 def _webhook_options(options: argparse.Namespace) -> admission.WebhookOptions | None:
     if options.webhook_address is None:
+        if options.webhook_cert is not None or options.webhook_key is not None:
+            raise ValueError("--webhook-cert and --webhook-key serve the webhook only with "
+                             "--webhook-address, such as 0.0.0.0:9443.")
         return None
     if options.webhook_cert is None or options.webhook_key is None:
         raise ValueError("--webhook-address needs --webhook-cert and --webhook-key: "
@@ -259,7 +275,11 @@ def _webhook_options(options: argparse.Namespace) -> admission.WebhookOptions | 
     # sentence now rather than a TLS traceback once kopf starts the server.
     try:
         ssl.create_default_context(ssl.Purpose.CLIENT_AUTH).load_cert_chain(
-            options.webhook_cert, options.webhook_key)
+            options.webhook_cert, options.webhook_key, password=_no_passphrase)
+    except _PassphraseAskedError:
+        raise ValueError(f"--webhook-key {str(options.webhook_key)!r} is protected by a "
+                         "passphrase, which the webhook server cannot be given; use an "
+                         "unencrypted key, as a kubernetes.io/tls Secret holds.") from None
     except (ssl.SSLError, OSError) as error:
         mismatch = getattr(error, "reason", None) == "KEY_VALUES_MISMATCH"
         what = ("the key is not the certificate's" if mismatch
@@ -285,3 +305,12 @@ def _address(value: str, option: str) -> tuple[str, int]:
 def _series(paths: list[str]) -> str:
     quoted = [repr(path) for path in paths]
     return quoted[0] if len(quoted) == 1 else f"{', '.join(quoted[:-1])} and {quoted[-1]}"
+
+
+class _PassphraseAskedError(Exception):
+    """OpenSSL asked for the passphrase of an encrypted key."""
+
+
+def _no_passphrase() -> str:
+    # Without this, OpenSSL would prompt on the terminal, or wait for one.
+    raise _PassphraseAskedError

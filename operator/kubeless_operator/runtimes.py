@@ -46,7 +46,8 @@ class RuntimeTable:
 
 
 # Kubeless's runtime names (python3.7, nodejs12) and this project's (python-fastapi3.12).
-RUNTIME_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+RUNTIME_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+ENTRY_KEYS = frozenset({"image", "imagePullPolicy"})
 
 
 def default_table() -> RuntimeTable:
@@ -87,13 +88,18 @@ def _describe(error: yaml.YAMLError) -> str:
 
 
 def _read_entry(name: str, value: Any) -> Runtime:
-    if not RUNTIME_NAME.match(name):
+    if not RUNTIME_NAME.fullmatch(name):
         raise RuntimeTableError(
             f"runtime name {name!r} cannot be written in a Function's spec.runtime as a "
             "plain word: use letters, digits, '.', '_' and '-', such as "
             f"{DEFAULT_RUNTIME!r}.")
     if isinstance(value, str) and value:
         return Runtime(name, value)
+    if isinstance(value, dict) and set(value) - ENTRY_KEYS:
+        unknown = ", ".join(sorted(map(str, set(value) - ENTRY_KEYS)))
+        raise RuntimeTableError(
+            f"runtime {name!r} has {unknown}, which the table does not know; an entry has "
+            f"{' and '.join(sorted(ENTRY_KEYS))}.")
     if isinstance(value, dict) and isinstance(value.get("image"), str) and value["image"]:
         policy = value.get("imagePullPolicy", "IfNotPresent")
         if policy not in {"Always", "IfNotPresent", "Never"}:

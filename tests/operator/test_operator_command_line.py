@@ -94,14 +94,24 @@ def test_a_runtime_table_that_is_not_yaml_is_refused_with_its_line(tmp_path: Pat
     assert_refused(result, f"the runtime table '{table}' is not valid YAML", "at line 2")
 
 
-def test_a_runtime_name_no_function_could_spell_is_refused(tmp_path: Path) -> None:
+@pytest.mark.parametrize(("table_text", "expected"), [
+    pytest.param("'Bad Name!': registry.example/runtime:1\n",
+                 "runtime name 'Bad Name!' cannot be written in a Function's spec.runtime",
+                 id="name-with-a-space"),
+    pytest.param('"py\\n": registry.example/runtime:1\n',
+                 "runtime name 'py\\n' cannot be written", id="name-with-a-newline"),
+    pytest.param("py: {image: registry.example/runtime:1, pullPolicy: Always}\n",
+                 "runtime 'py' has pullPolicy, which the table does not know",
+                 id="unknown-key"),
+])
+def test_a_runtime_table_entry_no_function_could_use_is_refused(
+        tmp_path: Path, table_text: str, expected: str) -> None:
     table = tmp_path / "runtimes.yaml"
-    table.write_text("'Bad Name!': registry.example/runtime:1\n")
+    table.write_text(table_text)
 
     result = run_operator("--runtimes", str(table))
 
-    assert_refused(result, "runtime name 'Bad Name!' cannot be written in a Function's "
-                   "spec.runtime")
+    assert_refused(result, expected)
 
 
 BROKEN_CA_KUBECONFIG = """\
@@ -147,7 +157,21 @@ def test_a_kubeconfig_that_does_not_exist_is_named(tmp_path: Path) -> None:
         capture_output=True, text=True, timeout=60, check=False,
         env={**os.environ, "KUBECONFIG": str(missing)})
 
-    assert_refused(result, f"KUBECONFIG names {str(missing)!r}, and no such file exists")
+    assert_refused(result, f"KUBECONFIG names {str(missing)!r}, and none is a file")
+
+
+def test_no_kubeconfig_anywhere_outside_a_pod_is_refused_saying_where_it_looked(
+        tmp_path: Path) -> None:
+    environment = {key: value for key, value in os.environ.items()
+                   if not key.startswith("KUBERNETES_SERVICE")}
+    result = subprocess.run(
+        [COMMAND, "operator", "--health-address", f"127.0.0.1:{free_port()}",
+         "--metrics-address", f"127.0.0.1:{free_port()}"],
+        capture_output=True, text=True, timeout=60, check=False,
+        env={**environment, "KUBECONFIG": "", "HOME": str(tmp_path)})
+
+    assert_refused(result, "KUBECONFIG names no file", f"there is no {tmp_path}/.kube/config",
+                   "not a pod with a service account")
 
 
 def test_a_webhook_certificate_that_is_not_pem_is_refused_in_one_sentence(
@@ -176,3 +200,24 @@ def test_a_webhook_key_of_another_certificate_is_refused_in_one_sentence(
                           "--webhook-cert", str(cert), "--webhook-key", str(other_key))
 
     assert_refused(result, "the key is not the certificate's")
+
+
+def test_a_webhook_key_behind_a_passphrase_is_refused_without_a_prompt(tmp_path: Path) -> None:
+    cert, key = tmp_path / "tls.crt", tmp_path / "tls.key"
+    for command in (
+        ["genrsa", "-aes128", "-passout", "pass:secret", "-out", str(key), "2048"],
+        ["req", "-x509", "-new", "-key", str(key), "-passin", "pass:secret", "-subj", "/CN=a",
+         "-days", "1", "-out", str(cert)],
+    ):
+        subprocess.run(["openssl", *command], check=True, capture_output=True)
+
+    result = run_operator("--webhook-address", f"127.0.0.1:{free_port()}",
+                          "--webhook-cert", str(cert), "--webhook-key", str(key))
+
+    assert_refused(result, "is protected by a passphrase", "use an unencrypted key")
+
+
+def test_a_webhook_certificate_without_an_address_is_refused(tmp_path: Path) -> None:
+    result = run_operator("--webhook-cert", str(tmp_path / "tls.crt"))
+
+    assert_refused(result, "serve the webhook only with --webhook-address")
