@@ -49,7 +49,7 @@ class ApiError(Exception):
     def is_permanent(self) -> bool:
         # The object itself is refused: retrying the same request cannot help,
         # only a change of the Function's spec can. Server-side apply answers a
-        # value of the wrong type (replicas: "two") with a 500 of these wordings.
+        # value of the wrong type (minReadySeconds: "soon") with a 500 of these wordings.
         return self.status in {400, 422} or (
             self.status == 500 and any(text in self.message for text in TYPED_PATCH_REFUSALS))
 

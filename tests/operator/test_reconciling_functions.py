@@ -70,7 +70,7 @@ def test_spec_parts_of_the_wrong_shape_or_type_get_a_status_not_retries(
     # Open fields the CRD cannot check: the operator's own check names this one ...
     functions.create("shapeless", deployment={"spec": {"template": "x"}})
     # ... and the API server's typed apply refuses that one, for good.
-    functions.create("typeless", deployment={"spec": {"replicas": "two"}})
+    functions.create("typeless", deployment={"spec": {"minReadySeconds": "soon"}})
 
     shapeless = functions.wait_reason("shapeless", "InvalidFunction")
     assert shapeless["status"] == "False"
@@ -78,7 +78,7 @@ def test_spec_parts_of_the_wrong_shape_or_type_get_a_status_not_retries(
     source_valid = functions.condition("shapeless", "SourceValid") or {}
 
     assert "spec.deployment.spec.template is 'x'" in source_valid["message"]
-    assert "replicas" in typeless["message"]
+    assert "minReadySeconds" in typeless["message"]
     assert all(functions.read(kind, "shapeless") is None for kind in CHILDREN)
     # Reported once, then left alone until the spec changes.
     version = (functions.get("typeless") or {})["metadata"]["resourceVersion"]
@@ -371,10 +371,9 @@ def test_a_service_whose_ports_were_replaced_by_hand_is_made_anew(
     functions.wait_ready("reported")
 
     # A Service that is invalid on its own is the spec's fault: the running one stays.
-    functions.patch("reported", {"spec": {"service": {"ports": [
-        {"port": 70000, "targetPort": 8080}]}}})
+    functions.patch("reported", {"spec": {"service": {"type": "Bogus"}}})
     refused = functions.wait_reason("reported", "ApplyFailed")
-    assert "70000" in refused["message"]
+    assert "Bogus" in refused["message"]
     kept = functions.read("Service", "reported") or {}
     assert kept["metadata"]["uid"] == recreated["metadata"]["uid"]
 
