@@ -124,7 +124,8 @@ def main(args: Sequence[str]) -> int:
     named = [path for path in os.environ.get("KUBECONFIG", "").split(os.pathsep) if path]
     if named and not any(Path(path).expanduser().is_file() for path in named):
         # The client would fall back to in-cluster settings and blame those instead.
-        return _refuse(f"no Kubernetes connection: KUBECONFIG names {_series(named)}, and "
+        return _refuse(f"no Kubernetes connection: KUBECONFIG names "
+                       f"{preflight.series([repr(path) for path in named], 'and')}, and "
                        f"none is a file; point it at a kubeconfig, or unset it to use "
                        f"~/.kube/config or the pod's service account.")
     home_config = Path("~/.kube/config").expanduser()
@@ -301,10 +302,6 @@ def _address(value: str, option: str) -> tuple[str, int]:
                          f"to {PORT_LIMIT}, such as 0.0.0.0:8081.")
     return host.strip("[]") or "0.0.0.0", int(port)
 
-
-def _series(paths: list[str]) -> str:
-    quoted = [repr(path) for path in paths]
-    return quoted[0] if len(quoted) == 1 else f"{', '.join(quoted[:-1])} and {quoted[-1]}"
 
 
 class _PassphraseAskedError(Exception):

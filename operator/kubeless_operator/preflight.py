@@ -205,11 +205,12 @@ def _describe(missing: Sequence[Access]) -> str:
     for (denied_verbs, namespace), names in resources.items():
         places.setdefault((denied_verbs, tuple(names)), []).append(namespace)
     return ", nor ".join(
-        f"{' or '.join(denied_verbs)} {_series(names)} {_where(namespaces)}"
+        f"{' or '.join(denied_verbs)} {series(names)} {_where(namespaces)}"
         for (denied_verbs, names), namespaces in places.items())
 
 
-def _series(items: Sequence[str], conjunction: str = "or") -> str:
+def series(items: Sequence[str], conjunction: str = "or") -> str:
+    """``a``, ``a or b``, ``a, b or c``."""
     return items[0] if len(items) == 1 else f"{', '.join(items[:-1])} {conjunction} {items[-1]}"
 
 
@@ -217,7 +218,7 @@ def _where(namespaces: Sequence[str | None]) -> str:
     if None in namespaces:
         return "in every namespace"
     quoted = [repr(namespace) for namespace in namespaces]
-    return f"in namespace{'s' if len(quoted) > 1 else ''} {_series(quoted, 'and')}"
+    return f"in namespace{'s' if len(quoted) > 1 else ''} {series(quoted, 'and')}"
 
 
 def _when_served(namespaces: scope.NamespaceScope, *, crds_watchable: bool) -> str:

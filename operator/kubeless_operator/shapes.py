@@ -46,7 +46,7 @@ def deployment_problems(raw: Any, field: str = "spec.deployment") -> list[str]:
                     meta.get(name), ".".join((field, *meta_path, name)))
     replicas = _at(raw, ("spec", "replicas"))
     if replicas is not None and not _is_count(replicas):
-        problems.append(f"{field}.spec.replicas is {_show(replicas)}; it must be a whole "
+        problems.append(f"{field}.spec.replicas is {show(replicas)}; it must be a whole "
                         f"number of replicas from 0 to {INT32_MAX}.")
     problems += _merged_list_problems(raw, field)
     return problems
@@ -108,7 +108,7 @@ def _escalations(context: Mapping[str, Any], field: str) -> list[str]:
                         "without privilege escalation.")
     capabilities = context.get("capabilities")
     if isinstance(capabilities, Mapping) and capabilities.get("add"):
-        problems.append(f"{field}.capabilities.add is {_show(capabilities['add'])}; "
+        problems.append(f"{field}.capabilities.add is {show(capabilities['add'])}; "
                         "function pods run with every capability dropped.")
     if context.get("runAsUser") == 0 or context.get("runAsNonRoot") is False:
         problems.append(f"{field} asks for root; function pods run as a non-root user.")
@@ -120,10 +120,10 @@ def _escalations(context: Mapping[str, Any], field: str) -> list[str]:
     selinux = context.get("seLinuxOptions")
     if isinstance(selinux, Mapping) and (selinux.get("user") or selinux.get("role") or (
             selinux.get("type") not in {None, *SELINUX_CONTAINER_TYPES})):
-        problems.append(f"{field}.seLinuxOptions asks for {_show(dict(selinux))}; function "
+        problems.append(f"{field}.seLinuxOptions asks for {show(dict(selinux))}; function "
                         "pods keep a container SELinux type.")
     if context.get("procMount") not in {None, "Default"}:
-        problems.append(f"{field}.procMount is {_show(context['procMount'])}; function pods "
+        problems.append(f"{field}.procMount is {show(context['procMount'])}; function pods "
                         "keep the default /proc.")
     windows = context.get("windowsOptions")
     if isinstance(windows, Mapping) and windows.get("hostProcess"):
@@ -145,17 +145,17 @@ def service_problems(raw: Any, field: str = "spec.service") -> list[str]:
         return []
     if not isinstance(ports, list) or not ports or not all(
             isinstance(port, Mapping) for port in ports):
-        return [f"{field}.ports is {_show(ports)}; it must be a list of port objects, such "
+        return [f"{field}.ports is {show(ports)}; it must be a list of port objects, such "
                 "as [{port: 8080, targetPort: 8080}]."]
     problems: list[str] = []
     for index, port in enumerate(ports):
         where = f"{field}.ports[{index}]"
         if "port" in port and not _is_port(port["port"]):
-            problems.append(f"{where}.port is {_show(port['port'])}; it must be a port "
+            problems.append(f"{where}.port is {show(port['port'])}; it must be a port "
                             "number from 1 to 65535.")
         target = port.get("targetPort")
         if target is not None and not (_is_port(target) or isinstance(target, str)):
-            problems.append(f"{where}.targetPort is {_show(target)}; it must be a port "
+            problems.append(f"{where}.targetPort is {show(target)}; it must be a port "
                             "number or a port name.")
     return problems
 
@@ -172,12 +172,12 @@ def autoscaler_problems(raw: Any, field: str = "spec.horizontalPodAutoscaler") -
     for name in ("minReplicas", "maxReplicas"):
         value = spec.get(name)
         if value is not None and not _is_count(value):
-            problems.append(f"{field}.spec.{name} is {_show(value)}; it must be a whole "
+            problems.append(f"{field}.spec.{name} is {show(value)}; it must be a whole "
                             f"number of replicas from 0 to {INT32_MAX}.")
     metrics = spec.get("metrics")
     if metrics is not None and not (isinstance(metrics, list) and all(
             isinstance(metric, Mapping) for metric in metrics)):
-        problems.append(f"{field}.spec.metrics is {_show(metrics)}; it must be a list of "
+        problems.append(f"{field}.spec.metrics is {show(metrics)}; it must be a list of "
                         "metric objects, such as [{type: Resource, resource: {...}}].")
     return problems
 
@@ -191,7 +191,7 @@ def _merged_list_problems(value: Any, field: str) -> list[str]:
             is_list_of_objects = isinstance(item, list) and all(
                 isinstance(i, Mapping) for i in item)
             if key in merging.MERGE_KEYS and item is not None and not is_list_of_objects:
-                problems.append(f"{where} is {_show(item)}; it must be a list of objects.")
+                problems.append(f"{where} is {show(item)}; it must be a list of objects.")
                 continue
             if key in {"containers", "initContainers"} and isinstance(item, list):
                 for index, container in enumerate(item):
@@ -218,7 +218,7 @@ def _string_map_problems(value: Any, field: str) -> list[str]:
         return []
     if not isinstance(value, Mapping) or not all(
             isinstance(item, str) for item in value.values()):
-        return [f"{field} is {_show(value)}; it must map names to strings (quote numbers "
+        return [f"{field} is {show(value)}; it must map names to strings (quote numbers "
                 "and booleans in YAML)."]
     return []
 
@@ -249,9 +249,10 @@ INT32_MAX = 2**31 - 1
 
 
 def _not_an_object(field: str, value: Any) -> str:
-    return f"{field} is {_show(value)}; it must be an object (a YAML mapping)."
+    return f"{field} is {show(value)}; it must be an object (a YAML mapping)."
 
 
-def _show(value: Any) -> str:
+def show(value: Any) -> str:
+    """A value as a message quotes it, shortened past 60 characters."""
     shown = repr(value)
     return shown if len(shown) <= 60 else f"{shown[:57]}..."

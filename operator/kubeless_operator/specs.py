@@ -174,9 +174,8 @@ def _read_timeout(spec: RawFunctionSpec, problems: list[str]) -> str | None:
     is_number = (isinstance(raw, str) and len(raw) <= len(str(MAX_TIMEOUT)) + 2
                  and TIMEOUT_PATTERN.match(raw) is not None)
     if not is_number or not 0 < int(raw) <= MAX_TIMEOUT:
-        shown = repr(raw) if len(repr(raw)) <= 40 else f"{repr(raw)[:37]}..."
         problems.append(
-            f"spec.timeout is {shown}; it must be a whole number of seconds above zero "
+            f"spec.timeout is {shapes.show(raw)}; it must be a whole number of seconds above zero "
             f"and at most {MAX_TIMEOUT} (a day), as a string such as {DEFAULT_TIMEOUT!r}."
         )
         return None
